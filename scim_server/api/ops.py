@@ -1,0 +1,4 @@
+"""Operational endpoints: /healthz, /readyz, /metrics (placeholder)."""
+from flask import Blueprint
+
+blueprint = Blueprint("ops", __name__)

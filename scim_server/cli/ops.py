@@ -1,0 +1,1 @@
+"""``jsm-scim`` commands of the ops feature (placeholder)."""

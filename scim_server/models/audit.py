@@ -1,0 +1,1 @@
+"""Tables owned by the audit feature (filled in by that feature)."""

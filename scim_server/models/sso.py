@@ -1,0 +1,1 @@
+"""Tables owned by the sso feature (filled in by that feature)."""

@@ -1,0 +1,1 @@
+"""Tables owned by the sync feature (filled in by that feature)."""

@@ -1,0 +1,122 @@
+"""Typed settings, read once from the environment (and an optional ``.env``-style file).
+
+Nothing else in the code base reads ``os.environ``: every component receives a ``Settings``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "JSM_SCIM_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///jsm-scim.db"
+    jsm_url: str | None = None
+    jsm_email: str | None = None
+    jsm_api_token: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    mappings_path: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Hardening
+    max_body_bytes: int = 10 * 1024 * 1024
+    rate_limit_per_key: float = 50.0  # sustained SCIM requests per second per key
+    rate_limit_burst: int = 200
+    # Propagation
+    run_worker_in_process: bool = True
+    sync_batch_size: int = 50
+    sync_max_attempts: int = 12
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = False
+    # Key expiry warnings are logged while a used key expires within this many days
+    key_expiry_warning_days: int = 30
+
+    @property
+    def effective_public_url(self) -> str:
+        """Externally visible base URL without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def uses_emulator(self) -> bool:
+        return not self.jsm_url
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+
+_FIELDS = {
+    "DATABASE_URL": ("database_url", str),
+    "JSM_URL": ("jsm_url", str),
+    "JSM_EMAIL": ("jsm_email", str),
+    "JSM_API_TOKEN": ("jsm_api_token", str),
+    "PUBLIC_URL": ("public_url", str),
+    "SECRET_KEY": ("secret_key", str),
+    "MAPPINGS": ("mappings_path", str),
+    "HOST": ("host", str),
+    "PORT": ("port", int),
+    "MAX_BODY_BYTES": ("max_body_bytes", int),
+    "RATE_LIMIT_PER_KEY": ("rate_limit_per_key", float),
+    "RATE_LIMIT_BURST": ("rate_limit_burst", int),
+    "RUN_WORKER_IN_PROCESS": ("run_worker_in_process", "bool"),
+    "SYNC_BATCH_SIZE": ("sync_batch_size", int),
+    "SYNC_MAX_ATTEMPTS": ("sync_max_attempts", int),
+    "LOG_LEVEL": ("log_level", str),
+    "LOG_JSON": ("log_json", "bool"),
+    "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise SettingsError(f"{PREFIX}{name} must be a boolean, got {raw!r}")
+    try:
+        return kind(raw)  # type: ignore[operator]
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name} has an invalid value {raw!r}") from exc
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env``-style file: ``KEY=VALUE`` lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``environ`` (default ``os.environ``) plus ``JSM_SCIM_ENV_FILE`` or ``./.env``.
+
+    Real environment variables win over the file; keyword overrides win over both.
+    """
+    env = dict(os.environ if environ is None else environ)
+    env_file = Path(env.get(f"{PREFIX}ENV_FILE", ".env"))
+    merged = {**read_env_file(env_file), **env} if env_file.is_file() else env
+    values: dict[str, object] = {}
+    for name, (attr, kind) in _FIELDS.items():
+        raw = merged.get(PREFIX + name)
+        if raw is not None and raw != "":
+            values[attr] = _convert(name, raw, kind)
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

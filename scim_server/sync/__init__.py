@@ -1,0 +1,1 @@
+"""Propagation of stored SCIM state to JSM (outbox, planner, differ, worker, reconcile)."""
