@@ -8,7 +8,9 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_server import metrics
 from scim_server.db import make_engine, make_session_factory, transaction, upgrade
+from scim_server.logging_setup import configure_logging, install_request_logging
 from scim_server.models import InstanceValue
 from scim_server.settings import Settings, load_settings
 
@@ -46,9 +48,15 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     settings = settings or load_settings()
+    configure_logging(settings)
     services = build_services(settings, migrate=migrate)
     app = Flask(__name__)
     app.extensions["jsm_scim"] = services
+    install_request_logging(app)
+    metrics.install(app)
+    from scim_server.sync.worker import register_queue_metrics
+
+    register_queue_metrics(services)
     app.config["SECRET_KEY"] = settings.secret_key or instance_value(
         services.session_factory, "secret_key", lambda: secrets.token_urlsafe(48)
     )

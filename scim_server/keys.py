@@ -3,27 +3,49 @@
 Tokens are ``jsmscim_`` followed by 43 URL-safe characters (256 random bits). Because they carry
 that much entropy, a single SHA-256 digest is a safe verifier (no slow KDF is needed) and lets the
 server find the key with one indexed lookup.
+
+A key is bound to one directory for its whole life. Revocation sets ``revoked_at``; rotation issues
+a new key in the same directory and sets the old key's ``revoked_at`` to the end of the grace period
+(a revocation scheduled in the future), linking old to new through ``rotated_to_id``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
 from scim_server.models import ApiKey, Directory
 
 TOKEN_PREFIX = "jsmscim_"
+TOKEN_RANDOM_BYTES = 32
+DISPLAY_PREFIX_CHARS = 6  # random characters shown after TOKEN_PREFIX in listings
 DEFAULT_EXPIRY_DAYS = 365
+MAX_EXPIRY_DAYS = 5 * 365
 DEFAULT_DIRECTORY = "default"
+DEFAULT_GRACE_HOURS = 24
+MAX_GRACE_HOURS = 30 * 24
+MAX_NAME_LENGTH = 200
+
+_DIRECTORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_TOKEN_SHAPE = re.compile(r"^jsmscim_[A-Za-z0-9_-]{43}$")
 
 
-class KeyError_(LookupError):
-    """No such key (named to avoid shadowing the builtin)."""
+class KeyNotFound(LookupError):
+    """No key has the given id."""
+
+
+KeyError_ = KeyNotFound  # name used by the foundation; kept for compatibility
+
+
+class KeyStateError(ValueError):
+    """The key is in a state that does not allow the operation (e.g. rotating a revoked key)."""
 
 
 @dataclass(frozen=True)
@@ -32,19 +54,75 @@ class IssuedKey:
     token: str
 
 
+# --------------------------------------------------------------------------------------------
+# Tokens and validation
+# --------------------------------------------------------------------------------------------
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
+
+
+def looks_like_token(token: str) -> bool:
+    """True when ``token`` has the exact shape of a token we issue (cheap pre-check before hashing)."""
+    return bool(_TOKEN_SHAPE.match(token))
+
+
+def validate_key_name(name: str) -> str:
+    """A key name is 1..200 printable characters; surrounding whitespace is dropped."""
+    cleaned = (name or "").strip()
+    if not cleaned:
+        raise ValueError("key name must not be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise ValueError(f"key name must be at most {MAX_NAME_LENGTH} characters")
+    if not cleaned.isprintable():
+        raise ValueError("key name must not contain control characters")
+    return cleaned
+
+
+def validate_directory_name(name: str) -> str:
+    if not _DIRECTORY_NAME.match(name or ""):
+        raise ValueError(
+            "directory name must be 1-100 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _validate_range(value: float, low: float, high: float, what: str) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low:g} and {high:g}")
+
+
+# --------------------------------------------------------------------------------------------
+# Directories
+# --------------------------------------------------------------------------------------------
+def find_directory(session: Session, name: str) -> Directory | None:
+    return session.scalar(select(Directory).where(Directory.name == name))
+
+
 def get_or_create_directory(session: Session, name: str) -> Directory:
-    directory = session.scalar(select(Directory).where(Directory.name == name))
-    if directory is None:
-        directory = Directory(name=name)
-        session.add(directory)
-        session.flush()
+    """The directory called ``name``, created if missing (safe when two processes race)."""
+    validate_directory_name(name)
+    directory = find_directory(session, name)
+    if directory is not None:
+        return directory
+    try:
+        with session.begin_nested():
+            directory = Directory(name=name)
+            session.add(directory)
+    except IntegrityError:
+        directory = find_directory(session, name)
+        if directory is None:  # pragma: no cover - the conflicting row must exist
+            raise
     return directory
 
 
+# --------------------------------------------------------------------------------------------
+# Lifecycle
+# --------------------------------------------------------------------------------------------
 def create_key(
     session: Session,
     name: str,
@@ -53,15 +131,15 @@ def create_key(
     now: dt.datetime | None = None,
 ) -> IssuedKey:
     """Issue a key; the returned token is the only copy that will ever exist."""
-    if expires_in_days < 1:
-        raise ValueError("expires_in_days must be at least 1")
+    name = validate_key_name(name)
+    _validate_range(expires_in_days, 1, MAX_EXPIRY_DAYS, "expires_in_days")
     now = now or utcnow()
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token()
     key = ApiKey(
         id=secrets.token_hex(6),
         name=name,
-        directory_id=get_or_create_directory(session, directory).id,
-        token_prefix=token[: len(TOKEN_PREFIX) + 6],
+        directory=get_or_create_directory(session, directory),
+        token_prefix=token[: len(TOKEN_PREFIX) + DISPLAY_PREFIX_CHARS],
         token_hash=hash_token(token),
         created_at=now,
         expires_at=now + dt.timedelta(days=expires_in_days),
@@ -71,8 +149,58 @@ def create_key(
     return IssuedKey(key, token)
 
 
+def get_key(session: Session, key_id: str) -> ApiKey:
+    key = session.get(ApiKey, key_id.strip()) if key_id else None
+    if key is None:
+        raise KeyNotFound(f"no API key with id {key_id!r}")
+    return key
+
+
+def list_keys(session: Session, directory: str | None = None) -> list[ApiKey]:
+    """All keys (optionally of one directory), oldest first."""
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if directory is not None:
+        query = query.join(Directory).where(Directory.name == directory)
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, key_id: str, now: dt.datetime | None = None) -> ApiKey:
+    """Stop the key at once (also ends a running rotation grace period). Idempotent."""
+    key = get_key(session, key_id)
+    now = now or utcnow()
+    if key.revoked_at is None or key.revoked_at > now:
+        key.revoked_at = now
+    session.flush()
+    return key
+
+
+def rotate_key(
+    session: Session,
+    key_id: str,
+    grace_hours: float = DEFAULT_GRACE_HOURS,
+    expires_in_days: int = DEFAULT_EXPIRY_DAYS,
+    now: dt.datetime | None = None,
+) -> IssuedKey:
+    """Issue a successor in the same directory; the old key keeps working for ``grace_hours``."""
+    _validate_range(grace_hours, 0, MAX_GRACE_HOURS, "grace_hours")
+    now = now or utcnow()
+    old = get_key(session, key_id)
+    if key_status(old, now) != "active":
+        raise KeyStateError(f"API key {old.id} is {key_status(old, now)} and cannot be rotated")
+    if old.rotated_to_id is not None:
+        raise KeyStateError(f"API key {old.id} was already rotated to {old.rotated_to_id}")
+    issued = create_key(session, old.name, old.directory.name, expires_in_days, now=now)
+    old.rotated_to_id = issued.key.id
+    old.revoked_at = now + dt.timedelta(hours=grace_hours)
+    session.flush()
+    return issued
+
+
+# --------------------------------------------------------------------------------------------
+# State
+# --------------------------------------------------------------------------------------------
 def key_status(key: ApiKey, now: dt.datetime | None = None) -> str:
-    """``active``, ``expired`` or ``revoked``."""
+    """``active``, ``expired`` or ``revoked`` (a key in its rotation grace period is ``active``)."""
     now = now or utcnow()
     if key.revoked_at is not None and key.revoked_at <= now:
         return "revoked"
@@ -81,9 +209,52 @@ def key_status(key: ApiKey, now: dt.datetime | None = None) -> str:
     return "active"
 
 
+def display_status(key: ApiKey, now: dt.datetime | None = None) -> str:
+    """Like ``key_status`` but tells a rotated key still in its grace period apart (``rotating``)."""
+    status = key_status(key, now)
+    if status == "active" and key.revoked_at is not None:
+        return "rotating"
+    return status
+
+
+def effective_end(key: ApiKey) -> dt.datetime:
+    """When the key stops working: its expiry or its scheduled revocation, whichever is first."""
+    if key.revoked_at is not None and key.revoked_at < key.expires_at:
+        return key.revoked_at
+    return key.expires_at
+
+
+def days_left(key: ApiKey, now: dt.datetime | None = None) -> int:
+    """Whole days until the key stops working; 0 once it no longer works."""
+    remaining = effective_end(key) - (now or utcnow())
+    return max(0, remaining.days)
+
+
+def describe_key(key: ApiKey, now: dt.datetime | None = None) -> dict[str, object]:
+    """Everything an admin may see about a key (never the token or its hash)."""
+    now = now or utcnow()
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": key.id,
+        "name": key.name,
+        "directory": key.directory.name,
+        "token_prefix": key.token_prefix,
+        "created": iso(key.created_at),
+        "expires": iso(key.expires_at),
+        "days_left": days_left(key, now),
+        "last_used": iso(key.last_used_at),
+        "revoked": iso(key.revoked_at),
+        "rotated_to": key.rotated_to_id,
+        "status": display_status(key, now),
+    }
+
+
 def find_valid_key(session: Session, token: str, now: dt.datetime | None = None) -> ApiKey | None:
     """The active key for ``token``, or None when it is unknown, expired or revoked."""
-    if not token.startswith(TOKEN_PREFIX):
+    if not looks_like_token(token):
         return None
     key = session.scalar(select(ApiKey).where(ApiKey.token_hash == hash_token(token)))
     if key is None or key_status(key, now) != "active":

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.server",
     "tests.fixtures.emulator",
+    "tests.fixtures.protected",
 ]

@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('rotated_to_id', sa.String(length=32), nullable=True),
     sa.Column('last_expiry_warning_at', scim_server.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['directory_id'], ['directories.id'], name=op.f('fk_api_keys_directory_id_directories')),
+    sa.ForeignKeyConstraint(['rotated_to_id'], ['api_keys.id'], name=op.f('fk_api_keys_rotated_to_id_api_keys')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_keys_token_hash'))
     )

@@ -1,4 +1,81 @@
-"""SCIM 2.0 endpoints under /scim/v2 (placeholder until the SCIM core lands)."""
-from flask import Blueprint
+"""The SCIM 2.0 blueprint under /scim/v2: authentication of every request and SCIM-shaped errors.
 
-blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2")
+Every answer, errors included, is ``application/scim+json``: a ScimError as its RFC 7644 §3.12
+body, unknown paths as 404, unsupported methods as 405 (Okta's test expects 405 for POST on the
+discovery endpoints), oversized bodies as 413, and anything unexpected as a logged 500.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from scim_server import ratelimit
+from scim_server.api.scim_http import error_response
+from scim_server.app import db_session
+from scim_server.auth import authenticate
+from scim_server.scim.errors import ScimError
+
+PREFIX = "/scim/v2"
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("scim", __name__, url_prefix=PREFIX)
+
+
+@blueprint.before_request
+def _authenticate() -> None:
+    session = db_session()
+    g.api_key = authenticate(session, request.headers.get("Authorization"))
+    session.commit()  # last_used_at, kept even when the request itself fails
+    ratelimit.check(g.api_key.id)
+
+
+@blueprint.errorhandler(ScimError)
+def _scim_error(error: ScimError) -> Response:
+    return error_response(error)
+
+
+def _from_http(error: HTTPException) -> ScimError:
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    detail = {404: "Unknown SCIM endpoint", 405: f"Method {request.method} is not supported here",
+              413: "Request body too large"}.get(error.code or 500, error.description or error.name)
+    return ScimError(error.code or 500, detail, headers=headers)
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    return error_response(_from_http(error))
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    log.exception("Unexpected error in %s %s", request.method, request.path)
+    return error_response(ScimError(500, "Internal server error"))
+
+
+def _routing_error(error: HTTPException):
+    """404/405 raised while routing (before any blueprint is chosen): SCIM-shaped under /scim/v2."""
+    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        return error_response(_from_http(error))
+    return error
+
+
+blueprint.app_errorhandler(404)(_routing_error)
+blueprint.app_errorhandler(405)(_routing_error)
+
+
+def _register_routes() -> None:
+    from scim_server.api import resources
+
+    resources.register(blueprint)
+    if importlib.util.find_spec("scim_server.api.discovery") is not None:
+        from scim_server.api import discovery
+
+        discovery.register(blueprint)
+
+
+_register_routes()

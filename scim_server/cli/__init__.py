@@ -52,7 +52,7 @@ def main(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from scim_server.cli import db, emulator, keys, ops, sso, sync  # noqa: F401
+    from scim_server.cli import db, emulator, keys, ops, serve, sso, sync  # noqa: F401
 
 
 _register()

@@ -1,1 +1,206 @@
-"""``jsm-scim`` commands of the sync feature (placeholder)."""
+"""``jsm-scim worker``, ``sync status|retry|reconcile`` and ``mappings check|explain``."""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scim_server.cli import CliContext, main, pass_cli
+from scim_server.cli.ops import echo_table
+from scim_server.db import transaction
+from scim_server.sync import outbox
+from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set ``stop``: the worker finishes the entity in hand and releases the rest."""
+    def handler(_signum, _frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Drain the queue and exit.")
+@click.option("--lease-seconds", type=float, default=None, help="How long a claimed job is reserved.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between polls when idle.")
+@pass_cli
+def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float) -> None:
+    """Propagate SCIM changes to JSM (run any number of these)."""
+    from scim_server.logging_setup import configure_logging
+    from scim_server.sync.worker import DEFAULT_LEASE_SECONDS, run_worker
+
+    configure_logging(cli.settings)
+    services = cli.services()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    stats = run_worker(services, stop, once=once, lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
+                       poll_interval=poll_interval)
+    click.echo(f"done {stats.done}, failed {stats.failed}, blocked {stats.blocked}, superseded {stats.superseded}")
+
+
+@main.group("sync")
+def sync_group() -> None:
+    """Propagation jobs: status, retries and reconciliation with JSM."""
+
+
+@sync_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_cli
+def status(cli: CliContext, as_json: bool) -> None:
+    """Pending, failed (dead), blocked and done jobs, and the oldest pending age."""
+    with transaction(cli.services().session_factory) as session:
+        counts = outbox.status_counts(session)
+        pending, oldest = outbox.queue_stats(session)
+        problems = [_problem(mark) for mark in outbox.problem_marks(session)]
+    document = {"pending": pending, "failed": counts[outbox.DEAD], "blocked": counts[outbox.BLOCKED],
+                "done": counts[outbox.DONE], "oldest_pending_age_seconds": oldest, "problems": problems}
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    age = f"{oldest:.0f}s" if oldest is not None else "-"
+    click.echo(f"pending {pending} (oldest {age}), failed {document['failed']}, blocked {document['blocked']}, "
+               f"done {document['done']}")
+    if problems:
+        table = Table("job", "status", "kind", "entity", "attempts", "last error")
+        for p in problems:
+            table.add_row(str(p["id"]), p["status"], p["kind"], p["entity_id"], str(p["attempts"]), p["last_error"] or "")
+        echo_table(table)
+
+
+def _problem(mark) -> dict:
+    return {"id": mark.id, "status": mark.status, "kind": mark.kind, "entity_id": mark.entity_id,
+            "directory_id": mark.directory_id, "attempts": mark.attempts, "last_error": mark.last_error,
+            "updated_at": mark.updated_at.isoformat()}
+
+
+@sync_group.command("retry")
+@click.argument("job_id", type=int, required=False)
+@pass_cli
+def retry(cli: CliContext, job_id: int | None) -> None:
+    """Re-queue failed (and blocked) jobs, or the one job JOB_ID."""
+    with transaction(cli.services().session_factory) as session:
+        count = outbox.retry(session, job_id)
+    if job_id is not None and count == 0:
+        raise LookupError(f"no failed or blocked job {job_id}")
+    click.echo(f"re-queued {count} job{'s' if count != 1 else ''}")
+
+
+@sync_group.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="Only report what would change.")
+@pass_cli
+def reconcile_command(cli: CliContext, dry_run: bool) -> None:
+    """Compare stored state with JSM and repair drift (removes only what the bridge owns)."""
+    from scim_server.sync.jsm import make_jsm_client
+
+    from jsm_client import JsmError
+
+    services = cli.services()
+    rules = _rules(cli)
+    try:
+        result = _run_reconcile(services, make_jsm_client(cli.settings), rules, dry_run, cli.settings.sync_batch_size)
+    except JsmError as exc:
+        raise click.ClickException(f"JSM: {exc}") from exc
+    _print_reconcile(result)
+
+
+def _run_reconcile(services, client, rules: Rules, dry_run: bool, batch_size: int):
+    from scim_server.sync.reconcile import reconcile
+
+    with client, _progress() as progress:
+        task = progress.add_task("reading JSM", total=None)
+
+        def advance(name: str, index: int, total: int) -> None:
+            progress.update(task, description=name[:40], completed=index, total=total)
+
+        return reconcile(services.session_factory, client, rules, dry_run=dry_run, batch_size=batch_size,
+                         progress=advance)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=None, transient=False)
+
+
+def _print_reconcile(result) -> None:
+    verb = "would change" if result.dry_run else "changed"
+    if result.changes:
+        table = Table("organization", "operations")
+        for plan in result.changes:
+            table.add_row(plan.name, ", ".join(_describe(op) for op in plan.operations))
+        echo_table(table)
+    click.echo(f"reconcile: {len(result.changes)} of {len(result.plans)} organizations {verb}")
+    if result.accounts_missing:
+        click.echo(f"{result.accounts_missing} desired members had no JSM account"
+                   + (" (would be created)" if result.dry_run else " (created or looked up)"))
+    if not result.changes:
+        click.echo("JSM matches the desired state")
+
+
+def _describe(op) -> str:
+    name = type(op).__name__
+    if hasattr(op, "account_ids"):
+        return f"{name}({len(op.account_ids)})"
+    if hasattr(op, "project_key"):
+        return f"{name}({op.project_key})"
+    return name
+
+
+def _rules(cli: CliContext) -> Rules:
+    return RulesProvider(cli.settings).current()
+
+
+@main.group()
+def mappings() -> None:
+    """The mapping rules file (JSM_SCIM_MAPPINGS)."""
+
+
+@mappings.command("check")
+@pass_cli
+def check(cli: CliContext) -> None:
+    """Validate the rules file and summarise it."""
+    path = cli.settings.mappings_path
+    rules = load_rules(path) if path else DEFAULT_RULES
+    click.echo(f"rules: {path or 'none configured (on-the-fly group mapping, all portals allowed)'}")
+    click.echo(f"  on_the_fly: {str(rules.on_the_fly).lower()}")
+    click.echo(f"  group mappings: {len(rules.groups)}, domain rules: {len(rules.domains)}")
+    if rules.portals is None:
+        click.echo("  portals: no [portals] section (nothing linked, every portal allowed)")
+    else:
+        for org, keys in sorted(rules.portals.items()):
+            click.echo(f"  portals: {org} -> {', '.join(keys) or '(none)'}")
+    click.echo("ok")
+
+
+@mappings.command("explain")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_cli
+def explain_command(cli: CliContext, email: str, as_json: bool) -> None:
+    """Which organizations and portals the user with EMAIL gets, and why."""
+    from scim_server.sync.explain import explain
+
+    rules = _rules(cli)
+    with transaction(cli.services().session_factory) as session:
+        found = explain(session, rules, email)
+    if not found:
+        raise LookupError(f"no user with userName or e-mail {email}")
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for user in found:
+        click.echo(f"{user['user_name']} (directory {user['directory']}, {'active' if user['active'] else 'inactive'})")
+        click.echo(f"  JSM account e-mail: {user['account_email'] or '-'}; account id: {user['jsm_account_id'] or '-'}")
+        for grant in user["grants"]:
+            click.echo(f"  -> {grant['organization']}: {grant['reason']}")
+        if not user["grants"]:
+            click.echo("  -> no organization")
+        portals = "all (no [portals] section)" if user["portals"] is None else (", ".join(user["portals"]) or "none")
+        click.echo(f"  portals: {portals}")
+        for note in user["notes"]:
+            click.echo(f"  note: {note}")

@@ -33,7 +33,8 @@ class ApiKey(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    rotated_to_id: Mapped[str | None] = mapped_column(String(32))
+    # The successor issued by a rotation; this key then has a revoked_at at the end of the grace period.
+    rotated_to_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
     last_expiry_warning_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     directory: Mapped[Directory] = relationship(lazy="joined")

@@ -1,11 +1,265 @@
 """Transactional outbox: SCIM writes mark which entity changed, in the same transaction.
 
-Placeholder until the propagation feature lands; the signature is the contract the store uses.
+One row per entity (``sync_marks``), upserted: a burst of writes to one user collapses into one
+mark whose ``generation`` grows. Workers claim marks under a lease (``claimed_until``): on
+PostgreSQL with ``SELECT ... FOR UPDATE SKIP LOCKED``, on SQLite with a conditional UPDATE (SQLite
+serialises writers, so the UPDATE is the atomic step). A mark is cleared only if its generation did
+not change while it was being converged; otherwise it stays pending and is converged again.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+from scim_server.db import utcnow
+from scim_server.models.sync import GLOBAL_DIRECTORY, SyncMark
+
+USER, GROUP, ORGANIZATION = "user", "group", "org"
+#: Claim order: user accounts first, then groups, then organization memberships (see docs/propagation.md).
+PRIORITY = {USER: 0, GROUP: 1, ORGANIZATION: 2}
+
+PENDING, DONE, DEAD, BLOCKED = "pending", "done", "dead", "blocked"
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 900.0
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A mark held by one worker until ``complete``/``fail``/``block`` (or until the lease ends)."""
+
+    id: int
+    kind: str
+    directory_id: int
+    entity_id: str
+    generation: int
+    attempts: int
 
 
 def mark_dirty(session: Session, kind: str, entity_id: str, directory_id: int) -> None:
-    """Record that the ``kind`` ("user" | "group") entity changed and must be converged to JSM."""
+    """Record that the ``kind`` ("user" | "group" | "org") entity changed and must be converged to JSM.
+
+    Call inside the write transaction. Idempotent; concurrent calls for one entity are safe.
+    """
+    if kind not in PRIORITY:
+        raise ValueError(f"unknown mark kind {kind!r}")
+    params = {"kind": kind, "directory_id": directory_id, "entity_id": str(entity_id),
+              "priority": PRIORITY[kind], "now": utcnow()}
+    session.execute(_upsert_statement(session.get_bind().dialect.name), params)
+
+
+@functools.cache
+def _upsert_statement(dialect: str):
+    """The mark upsert, built once per dialect (building it costs more than running it)."""
+    now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = SyncMark.__table__
+    statement = insert(table).values(
+        kind=bindparam("kind"), directory_id=bindparam("directory_id"), entity_id=bindparam("entity_id"),
+        priority=bindparam("priority"), status=PENDING, generation=1, attempts=0,
+        available_at=now, pending_since=now, updated_at=now,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.kind, table.c.directory_id, table.c.entity_id],
+        set_=dict(
+            generation=table.c.generation + 1,
+            status=PENDING,
+            attempts=0,
+            available_at=now,
+            last_error=None,
+            updated_at=now,
+            # Still pending: the entity has been waiting since the earlier write.
+            pending_since=func.coalesce(case((table.c.status == PENDING, table.c.pending_since)), now),
+        ),
+    )
+
+
+def mark_organization(session: Session, name: str) -> None:
+    """Organizations are site-wide in JSM, so their marks belong to no directory."""
+    mark_dirty(session, ORGANIZATION, name, GLOBAL_DIRECTORY)
+
+
+def _claimable(now: dt.datetime):
+    return and_(
+        SyncMark.status == PENDING,
+        SyncMark.available_at <= now,
+        or_(SyncMark.claimed_until.is_(None), SyncMark.claimed_until < now),
+    )
+
+
+def claim(session: Session, worker_id: str, limit: int, lease_seconds: float) -> list[Claim]:
+    """Claim up to ``limit`` marks in priority order; commit the session afterwards.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent workers pass each other by. SQLite: one
+    ``UPDATE ... WHERE id IN (SELECT ...)`` statement (no read-then-write upgrade that could fail
+    with "database is locked"); the rows taken are recognised by this call's exact lease end.
+    """
+    now = utcnow()
+    until = now + dt.timedelta(seconds=lease_seconds)
+    candidates = (
+        select(SyncMark.id)
+        .where(_claimable(now))
+        .order_by(SyncMark.priority, SyncMark.available_at, SyncMark.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.scalars(candidates.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        target = SyncMark.id.in_(ids)
+    else:
+        target = SyncMark.id.in_(candidates.scalar_subquery())
+    session.execute(
+        update(SyncMark)
+        .where(target, _claimable(now))
+        .values(claimed_by=worker_id, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    held = (
+        select(SyncMark)
+        .where(SyncMark.claimed_by == worker_id, SyncMark.claimed_until == until)
+        .order_by(SyncMark.priority, SyncMark.available_at, SyncMark.id)
+    )
+    return [_to_claim(row) for row in session.scalars(held)]
+
+
+def _to_claim(row: SyncMark) -> Claim:
+    return Claim(row.id, row.kind, row.directory_id, row.entity_id, row.generation, row.attempts)
+
+
+def extend(session: Session, claims: list[Claim], worker_id: str, lease_seconds: float) -> None:
+    """Renew the lease of marks this worker still holds (a heartbeat for long batches)."""
+    if not claims:
+        return
+    session.execute(
+        update(SyncMark)
+        .where(SyncMark.id.in_([c.id for c in claims]), SyncMark.claimed_by == worker_id)
+        .values(claimed_until=utcnow() + dt.timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def complete(session: Session, item: Claim) -> bool:
+    """Clear the mark if nothing changed since it was claimed; else just release it (stays pending)."""
+    result = session.execute(_complete_statement(), {"mark_id": item.id, "seen": item.generation, "now": utcnow()})
+    if result.rowcount:
+        return True
+    release(session, item)
+    return False
+
+
+@functools.cache
+def _complete_statement():
+    now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
+    return (
+        update(SyncMark)
+        .where(SyncMark.id == bindparam("mark_id"), SyncMark.generation == bindparam("seen"))
+        .values(status=DONE, attempts=0, last_error=None, claimed_by=None, claimed_until=None,
+                done_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release(session: Session, item: Claim) -> None:
+    session.execute(
+        update(SyncMark)
+        .where(SyncMark.id == item.id)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def fail(session: Session, item: Claim, error: str, max_attempts: int) -> str:
+    """Count a failed attempt: back off, or dead-letter after ``max_attempts``. Returns the new status."""
+    attempts = item.attempts + 1
+    status = DEAD if attempts >= max_attempts else PENDING
+    now = utcnow()
+    result = session.execute(
+        update(SyncMark)
+        .where(SyncMark.id == item.id, SyncMark.generation == item.generation)
+        .values(status=status, attempts=attempts, last_error=error[:MAX_ERROR_CHARS],
+                available_at=now + dt.timedelta(seconds=backoff_seconds(attempts)),
+                claimed_by=None, claimed_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # re-marked meanwhile: new data, fresh attempt
+        release(session, item)
+        return PENDING
+    return status
+
+
+def block(session: Session, item: Claim, reason: str) -> bool:
+    """Park the mark until the entity changes again (re-marking makes it pending)."""
+    now = utcnow()
+    result = session.execute(
+        update(SyncMark)
+        .where(SyncMark.id == item.id, SyncMark.generation == item.generation)
+        .values(status=BLOCKED, last_error=reason[:MAX_ERROR_CHARS], claimed_by=None,
+                claimed_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        release(session, item)
+    return bool(result.rowcount)
+
+
+def retry(session: Session, job_id: int | None = None) -> int:
+    """Re-queue dead (and blocked) marks, or one mark by id; returns how many."""
+    now = utcnow()
+    statement = update(SyncMark).values(status=PENDING, attempts=0, available_at=now, pending_since=now,
+                                        claimed_by=None, claimed_until=None, updated_at=now)
+    if job_id is None:
+        statement = statement.where(SyncMark.status.in_([DEAD, BLOCKED]))
+    else:
+        statement = statement.where(SyncMark.id == job_id, SyncMark.status != PENDING)
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount
+
+
+def queue_stats(session: Session) -> tuple[int, float | None]:
+    """``(pending_count, oldest_pending_age_seconds | None)`` for metrics and ``sync status``."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(SyncMark.pending_since)).where(SyncMark.status == PENDING)
+    ).one()
+    if not count or oldest is None:
+        return int(count or 0), None
+    if oldest.tzinfo is None:  # aggregate results bypass the column type on SQLite
+        oldest = _parse_naive(oldest)
+    return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+
+
+def _parse_naive(value) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(SyncMark.status, func.count()).group_by(SyncMark.status))
+    counts = {PENDING: 0, DONE: 0, DEAD: 0, BLOCKED: 0}
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+def problem_marks(session: Session, limit: int = 100) -> list[SyncMark]:
+    """Dead and blocked marks, newest first (what ``sync status`` lists)."""
+    query = (
+        select(SyncMark)
+        .where(SyncMark.status.in_([DEAD, BLOCKED]))
+        .order_by(SyncMark.updated_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

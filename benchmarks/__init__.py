@@ -1,0 +1,1 @@
+"""Benchmarks and production-deployment helpers (see benchmarks/README.md)."""

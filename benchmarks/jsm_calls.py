@@ -1,0 +1,50 @@
+"""(d) JSM requests per provisioned user, against the minimum that can produce the same state.
+
+    python benchmarks/jsm_calls.py [--users 1000] [--groups 20] [--sync-workers 2] [--json]
+
+Provisions the workload over SCIM, runs ``jsm-scim worker`` processes to convergence against
+``jsm-scim emulator`` and reads ``/_emulator/stats``. The minimum is users + organizations +
+ceil(members/50) per organization (+ portal links, none without mapping rules). The issue sets
+no target; this script flags more than ``--max-ratio`` (default 1.5) times the minimum.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import Target, base_parser, bridge_stack, finish, print_rows, run_main
+from benchmarks.workload import Workload, emulator_get, minimum_jsm_calls, push_and_converge
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--memberships-per-user", type=int, default=1)
+    parser.add_argument("--sync-workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--max-ratio", type=float, default=1.5)
+    args = parser.parse_args()
+    workload = Workload(args.users, args.groups, args.memberships_per_user)
+    with bridge_stack(backend=args.backend, http_workers=args.http_workers, sync_workers=args.sync_workers,
+                      with_emulator=True) as stack:
+        timings = push_and_converge(stack, workload, args.threads, args.timeout)
+        stats = emulator_get(stack.jsm_url, "stats")
+    minimum = minimum_jsm_calls(workload)
+    by_route = sorted(stats["by_route"].items(), key=lambda item: -item[1])
+    print_rows(f"JSM requests for {args.users} users, {args.groups} groups, {workload.memberships} memberships",
+               ("route", "requests", "per user"),
+               [(route, n, f"{n / args.users:.3f}") for route, n in by_route]
+               + [("total", stats["requests"], f"{stats['requests'] / args.users:.3f}"),
+                  ("minimum", minimum, f"{minimum / args.users:.3f}")])
+    print(f"converged in {timings['total_s']:.1f}s (push {timings['push_s']:.1f}s)")
+    targets = [Target("JSM requests / minimum", stats["requests"] / minimum, args.max_ratio, "x")]
+    return finish("jsm_calls", args, targets, {"stats": stats, "minimum": minimum,
+                                               "push_s": timings["push_s"], "total_s": timings["total_s"]})
+
+
+if __name__ == "__main__":
+    run_main(main)

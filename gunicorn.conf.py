@@ -1,0 +1,59 @@
+"""gunicorn settings for ``gunicorn wsgi:app`` (override any of them on the command line).
+
+Environment: JSM_SCIM_HOST / JSM_SCIM_PORT (bind, default 0.0.0.0:8000), WEB_CONCURRENCY (worker
+processes, default 2 x cores + 1, at most 8), GUNICORN_THREADS (threads per worker, default 4),
+GUNICORN_TIMEOUT (seconds, default 60). Metrics of all workers are merged through
+PROMETHEUS_MULTIPROC_DIR; when it is unset, a private temporary directory is created for this
+server, because per-worker registries would make /metrics answer for one random worker only.
+"""
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+_MAX_WORKERS = 8
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+bind = f"{os.environ.get('JSM_SCIM_HOST') or '0.0.0.0'}:{_int_env('JSM_SCIM_PORT', 8000)}"
+workers = _int_env("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, _MAX_WORKERS))
+worker_class = "gthread"
+threads = _int_env("GUNICORN_THREADS", 4)
+timeout = _int_env("GUNICORN_TIMEOUT", 60)
+graceful_timeout = 30
+keepalive = 5
+max_requests = 10000  # recycle workers now and then (bounded memory growth), with jitter
+max_requests_jitter = 1000
+accesslog = None  # the application writes its own access log line, with the request id
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Metrics must be set up before the app (and prometheus-client) is imported in the workers.
+_OWN_MULTIPROC_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_MULTIPROC_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jsm-scim-metrics-")
+
+
+def on_starting(server) -> None:
+    """Start from an empty metrics directory: files of a previous run would be counted again."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker) -> None:
+    """Drop the live-gauge files of a dead worker so they are not reported forever."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _OWN_MULTIPROC_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

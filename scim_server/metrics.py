@@ -1,0 +1,139 @@
+"""Prometheus metrics: the metric objects, request instrumentation and the scrape-time rendering.
+
+Under several gunicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py`` does it for
+you): prometheus-client then keeps every worker's values in shared files and ``render()`` merges
+them. Without it, one process-local registry is exposed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Callable, Iterator
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+disable_created_metrics()  # the *_created series double the scrape size and nobody graphs them
+
+# prometheus-client reads this variable itself when the metric objects below are created; we must
+# agree with it, so this is the one place outside settings.py that looks at the environment.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED_ROUTE = "<unmatched>"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+scim_requests_total = Counter(
+    "scim_requests_total", "HTTP requests served, by method, route template and status.", ["method", "route", "status"]
+)
+scim_request_duration_seconds = Histogram(
+    "scim_request_duration_seconds",
+    "HTTP request duration by route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+jsm_calls_total = Counter(
+    "jsm_calls_total", "Calls made to the JSM REST API, by method, route template and status.", ["method", "route", "status"]
+)
+jsm_rate_limited_total = Counter("jsm_rate_limited_total", "JSM answers with HTTP 429 (rate limited).")
+sync_jobs_total = Counter("sync_jobs_total", "Propagation jobs finished, by outcome.", ["outcome"])
+scim_rate_limited_total = Counter("scim_rate_limited_total", "SCIM requests refused with 429 by the per-key limiter.")
+
+QueueProbe = Callable[[], "tuple[int, float | None]"]
+_queue_probe: QueueProbe | None = None
+
+
+def observe_jsm_call(method: str, route: str, status: int | str) -> None:
+    """Count one JSM REST call; ``route`` is the path template (``/rest/servicedeskapi/organization/{id}``)."""
+    jsm_calls_total.labels(method.upper(), route, str(status)).inc()
+    if str(status) == "429":
+        jsm_rate_limited_total.inc()
+
+
+def observe_sync_job(outcome: str) -> None:
+    """Count one finished propagation job (``done``, ``retry``, ``dead``...)."""
+    sync_jobs_total.labels(outcome).inc()
+
+
+def register_queue_probe(probe: QueueProbe | None) -> None:
+    """Install the callback /metrics calls at scrape time: ``() -> (pending_jobs, oldest_age_seconds)``."""
+    global _queue_probe
+    _queue_probe = probe
+
+
+class QueueCollector(Collector):
+    """Yields the sync queue gauges from the registered probe, computed at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if _queue_probe is None:
+            return
+        try:
+            depth, oldest_age = _queue_probe()
+        except Exception:
+            log.warning("sync queue probe failed; queue gauges omitted from this scrape", exc_info=True)
+            return
+        yield GaugeMetricFamily("sync_queue_depth", "Propagation jobs waiting to run.", value=float(depth))
+        yield GaugeMetricFamily(
+            "sync_oldest_pending_age_seconds",
+            "Age of the oldest waiting propagation job (0 when none).",
+            value=float(oldest_age or 0.0),
+        )
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every metric (merged across workers in multiprocess mode)."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    queue_registry = CollectorRegistry()
+    queue_registry.register(QueueCollector())
+    return generate_latest(registry) + generate_latest(queue_registry)
+
+
+def metrics_response() -> Response:
+    return Response(render(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+
+# --------------------------------------------------------------------------------------------
+# Request instrumentation
+# --------------------------------------------------------------------------------------------
+def route_label() -> str:
+    """The matched URL rule (``/scim/v2/Users/<id>``), never the raw path, to bound cardinality."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    route = route_label()
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
+    scim_requests_total.labels(method, route, str(response.status_code)).inc()
+    started = g.get("metrics_started")
+    if started is not None:
+        scim_request_duration_seconds.labels(route).observe(time.perf_counter() - started)
+    return response

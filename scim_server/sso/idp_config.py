@@ -1,0 +1,140 @@
+"""The trusted identity provider's configuration: load, validate, save (one IdP per installation)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from sqlalchemy.orm import Session
+
+from scim_server.db import utcnow
+from scim_server.keys import validate_directory_name
+from scim_server.models.sso import IdpConfig
+
+CONFIG_ROW_ID = 1
+DEFAULT_JIT_DIRECTORY = "sso"
+MAPPABLE_FIELDS = ("email", "user_name", "display_name", "first_name", "last_name", "groups")
+
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+class IdpConfigError(ValueError):
+    """The IdP configuration given by the admin is unusable."""
+
+
+@dataclass(frozen=True)
+class IdpSettings:
+    entity_id: str
+    sso_url: str
+    certificates: tuple[str, ...]  # PEM, one per trusted signing certificate
+    slo_url: str | None = None
+    attribute_map: dict[str, str] = field(default_factory=dict)  # field -> IdP attribute name
+    allow_idp_initiated: bool = False
+    jit_directory: str = DEFAULT_JIT_DIRECTORY
+
+    def validated(self) -> "IdpSettings":
+        """Return self after checking every field; raise :class:`IdpConfigError` otherwise."""
+        if not self.entity_id.strip() or len(self.entity_id) > 1000:
+            raise IdpConfigError("the IdP entity ID must be 1 to 1000 characters")
+        _check_url(self.sso_url, "SSO URL")
+        if self.slo_url:
+            _check_url(self.slo_url, "SLO URL")
+        if not self.certificates:
+            raise IdpConfigError("at least one IdP signing certificate is required")
+        unknown = set(self.attribute_map) - set(MAPPABLE_FIELDS)
+        if unknown:
+            raise IdpConfigError(f"unknown attribute mapping field(s): {', '.join(sorted(unknown))}")
+        try:
+            validate_directory_name(self.jit_directory)
+        except ValueError as exc:
+            raise IdpConfigError(str(exc)) from None
+        return self
+
+
+def _check_url(url: str, what: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or len(url) > 2000:
+        raise IdpConfigError(f"the IdP {what} must be an absolute http(s) URL, got {url!r}")
+
+
+def parse_certificates(text: str) -> tuple[str, ...]:
+    """PEM certificates (one or more blocks) or one bare base64 DER body, as normalized PEMs."""
+    blocks = _PEM_BLOCK.findall(text)
+    if not blocks:
+        blocks = [_pem_from_base64(text)]
+    return tuple(_normalized_pem(block) for block in blocks)
+
+
+def _pem_from_base64(body: str) -> str:
+    compact = "".join(body.split())
+    try:
+        der = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise IdpConfigError("not a PEM or base64 X.509 certificate") from None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise IdpConfigError("not a valid X.509 certificate") from None
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _normalized_pem(pem: str) -> str:
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError:
+        raise IdpConfigError("not a valid X.509 certificate") from None
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def describe_certificate(pem: str) -> dict[str, str]:
+    """Subject, validity and SHA-256 fingerprint of a certificate, for ``sso show``."""
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        "expired": str(cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)).lower(),
+    }
+
+
+def load_idp(session: Session) -> IdpSettings | None:
+    row = session.get(IdpConfig, CONFIG_ROW_ID)
+    if row is None:
+        return None
+    return IdpSettings(
+        entity_id=row.entity_id,
+        sso_url=row.sso_url,
+        slo_url=row.slo_url,
+        certificates=parse_certificates(row.certificates_pem),
+        attribute_map=dict(row.attribute_map or {}),
+        allow_idp_initiated=row.allow_idp_initiated,
+        jit_directory=row.jit_directory,
+    )
+
+
+def save_idp(session: Session, idp: IdpSettings) -> None:
+    """Validate and store ``idp`` as the one trusted IdP (replacing any previous one)."""
+    idp.validated()
+    row = session.get(IdpConfig, CONFIG_ROW_ID) or IdpConfig(id=CONFIG_ROW_ID)
+    row.entity_id = idp.entity_id
+    row.sso_url = idp.sso_url
+    row.slo_url = idp.slo_url
+    row.certificates_pem = "".join(idp.certificates)
+    row.attribute_map = dict(idp.attribute_map)
+    row.allow_idp_initiated = idp.allow_idp_initiated
+    row.jit_directory = idp.jit_directory
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def as_dict(idp: IdpSettings) -> dict[str, Any]:
+    data = asdict(idp)
+    data["certificates"] = [describe_certificate(pem) for pem in idp.certificates]
+    return data

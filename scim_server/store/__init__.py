@@ -1,0 +1,23 @@
+"""Storage of SCIM resources: one function per write, each in the caller's transaction.
+
+Every write derives the index columns from the document, records an audit entry and marks the
+entity dirty in the outbox in the same transaction, so a rollback undoes all three.
+"""
+from scim_server.store.common import MAX_PAGE_SIZE, ListQuery, Scope
+from scim_server.store.groups import (
+    create_group,
+    delete_group,
+    find_group,
+    group_document,
+    list_groups,
+    member_count,
+    members_of_groups,
+    update_group,
+)
+from scim_server.store.users import create_user, delete_user, find_user, groups_of_users, list_users, update_user
+
+__all__ = [
+    "MAX_PAGE_SIZE", "ListQuery", "Scope",
+    "create_group", "delete_group", "find_group", "group_document", "list_groups", "member_count", "members_of_groups", "update_group",
+    "create_user", "delete_user", "find_user", "groups_of_users", "list_users", "update_user",
+]

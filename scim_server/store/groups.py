@@ -1,0 +1,125 @@
+"""Storage of SCIM Groups: displayName/externalId columns plus the membership set."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from scim_server.db import utcnow
+from scim_server.models import Group, GroupMember
+from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
+from scim_server.scim.errors import ScimError, not_found
+from scim_server.scim.patch import MemberChange
+from scim_server.store import members
+from scim_server.store.common import IN_CHUNK, ListQuery, Scope, plan_with_values, check_lengths, flush_unique, list_page, record_write, touch
+from scim_server.store.members import MembershipDelta
+
+DUPLICATE = "A group with this displayName already exists"
+
+
+def group_document(group: Group) -> dict[str, Any]:
+    """The stored attributes of a group as a canonical document (members are kept as a set)."""
+    document: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": group.display_name}
+    if group.external_id is not None:
+        document["externalId"] = group.external_id
+    return document
+
+
+def _check_display_name_free(session: Session, group: Group, display_name_lower: str) -> None:
+    clash = select(Group.id).where(
+        Group.directory_id == group.directory_id,
+        Group.display_name_lower == display_name_lower,
+        Group.id != group.id,
+    )
+    with session.no_autoflush:
+        if session.scalar(clash.limit(1)) is not None:
+            raise ScimError(409, DUPLICATE, "uniqueness")
+
+
+def _write(session: Session, group: Group, document: dict[str, Any]) -> None:
+    columns = {"display_name": document["displayName"], "external_id": document.get("externalId")}
+    columns["display_name_lower"] = columns["display_name"].lower()
+    check_lengths(Group, columns, {"display_name": "displayName", "display_name_lower": "displayName",
+                                   "external_id": "externalId"})
+    _check_display_name_free(session, group, columns["display_name_lower"])
+    for name, value in columns.items():
+        setattr(group, name, value)
+    session.add(group)
+    flush_unique(session, DUPLICATE)
+
+
+def apply_member_changes(session: Session, scope: Scope, group_id: str, changes: Iterable[MemberChange]) -> MembershipDelta:
+    """Run PATCH/PUT membership changes in order; user ids that are added must exist in the directory."""
+    delta = MembershipDelta()
+    if any(len(change.ids) > IN_CHUNK for change in changes):
+        plan_with_values(session)
+    for change in changes:
+        if change.kind in ("add", "replace"):
+            members.require_users(session, scope.directory_id, change.ids)
+        if change.kind == "add":
+            delta.added += members.add_members(session, group_id, change.ids)
+        elif change.kind == "replace":
+            step = members.replace_members(session, group_id, change.ids)
+            delta.added, delta.removed = delta.added + step.added, delta.removed + step.removed
+        elif change.kind == "remove":
+            delta.removed += members.remove_members(session, group_id, change.ids)
+        elif change.kind == "remove_all":
+            delta.removed += members.clear_members(session, group_id)
+        elif change.kind == "remove_matching" and change.predicate is not None:
+            delta.removed += members.remove_matching(session, group_id, change.predicate)
+    return delta
+
+
+def create_group(session: Session, scope: Scope, group_id: str, document: dict[str, Any], member_ids: tuple[str, ...]) -> Group:
+    now = utcnow()
+    group = Group(id=group_id, directory_id=scope.directory_id, version=1, created_at=now, updated_at=now)
+    _write(session, group, document)
+    delta = apply_member_changes(session, scope, group.id, [MemberChange("add", member_ids)] if member_ids else [])
+    record_write(session, scope, kind="group", action="create", entity_id=group.id,
+                 detail={"displayName": group.display_name, "membersAdded": delta.added})
+    return group
+
+
+def find_group(session: Session, directory_id: int, group_id: str, *, for_update: bool = False) -> Group:
+    statement = select(Group).where(Group.id == group_id, Group.directory_id == directory_id)
+    if for_update:
+        statement = statement.with_for_update()
+    group = session.scalar(statement)
+    if group is None:
+        raise not_found(f"Group {group_id} not found")
+    return group
+
+
+def update_group(
+    session: Session, scope: Scope, group: Group, document: dict[str, Any], changes: list[MemberChange], action: str
+) -> Group:
+    """Store new attributes and membership changes (``action`` "replace" for PUT, "patch" for PATCH)."""
+    renamed = document != group_document(group)
+    if renamed:
+        _write(session, group, document)
+    delta = apply_member_changes(session, scope, group.id, changes)
+    if not (renamed or delta.changed):
+        return group  # Okta re-sends the name with every membership change: no new version
+    touch(group)
+    session.flush()
+    record_write(session, scope, kind="group", action=action, entity_id=group.id,
+                 detail={"displayName": group.display_name, "membersAdded": delta.added,
+                         "membersRemoved": delta.removed})
+    return group
+
+
+def delete_group(session: Session, scope: Scope, group: Group) -> None:
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.delete(group)
+    session.flush()
+    record_write(session, scope, kind="group", action="delete", entity_id=group.id,
+                 detail={"displayName": group.display_name})
+
+
+def list_groups(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[Group]]:
+    return list_page(session, Group, GROUP, directory_id, query)
+
+
+members_of_groups = members.members_of_groups
+member_count = members.member_count

@@ -1,0 +1,196 @@
+"""Storage of SCIM Users: the document plus index columns and ``user_values`` rows derived from it."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from scim_server.db import utcnow
+from scim_server.models import Group, GroupMember, User, UserValue
+from scim_server.scim.attributes import ENTERPRISE_SCHEMA, USER, USER_SCHEMA, schema_attributes
+from scim_server.scim.errors import ScimError, not_found
+from scim_server.sync.outbox import mark_dirty
+from scim_server.store.common import (
+    ListQuery,
+    Scope,
+    check_lengths,
+    chunked,
+    in_values,
+    flush_unique,
+    list_page,
+    record_write,
+    touch,
+)
+
+# column -> (schema, attribute, sub-attribute): the singular attributes indexed for filtering
+USER_COLUMNS: dict[str, tuple[str, str, str | None]] = {
+    "user_name": (USER_SCHEMA, "userName", None),
+    "external_id": (USER_SCHEMA, "externalId", None),
+    "display_name": (USER_SCHEMA, "displayName", None),
+    "given_name": (USER_SCHEMA, "name", "givenName"),
+    "family_name": (USER_SCHEMA, "name", "familyName"),
+    "formatted_name": (USER_SCHEMA, "name", "formatted"),
+    "nick_name": (USER_SCHEMA, "nickName", None),
+    "title": (USER_SCHEMA, "title", None),
+    "user_type": (USER_SCHEMA, "userType", None),
+    "preferred_language": (USER_SCHEMA, "preferredLanguage", None),
+    "locale": (USER_SCHEMA, "locale", None),
+    "timezone": (USER_SCHEMA, "timezone", None),
+    "employee_number": (ENTERPRISE_SCHEMA, "employeeNumber", None),
+    "cost_center": (ENTERPRISE_SCHEMA, "costCenter", None),
+    "organization": (ENTERPRISE_SCHEMA, "organization", None),
+    "division": (ENTERPRISE_SCHEMA, "division", None),
+    "department": (ENTERPRISE_SCHEMA, "department", None),
+    "manager_id": (ENTERPRISE_SCHEMA, "manager", "value"),
+}
+_LABELS = {column: (f"{a}.{s}" if s else a) for column, (_, a, s) in USER_COLUMNS.items()}
+
+
+def _value(document: dict[str, Any], schema: str, attribute: str, sub: str | None) -> Any:
+    section = document if schema == USER_SCHEMA else document.get(schema) or {}
+    value = section.get(attribute)
+    if sub is not None:
+        value = value.get(sub) if isinstance(value, dict) else None
+    return value
+
+
+def primary_value(values: list[dict[str, Any]] | None) -> str | None:
+    """The primary value of a multi-valued attribute, else the first one."""
+    values = values or []
+    chosen = next((v for v in values if v.get("primary") is True), values[0] if values else None)
+    return chosen.get("value") if chosen else None
+
+
+def derived_columns(document: dict[str, Any]) -> dict[str, Any]:
+    """Index columns of a canonical User document."""
+    columns = {column: _value(document, *path) for column, path in USER_COLUMNS.items()}
+    columns["user_name_lower"] = columns["user_name"].lower()
+    columns["active"] = document.get("active", True)
+    columns["primary_email"] = primary_value(document.get("emails"))
+    check_lengths(User, columns, {**_LABELS, "primary_email": "emails.value"})
+    return columns
+
+
+def indexed_multi_valued() -> list[str]:
+    """Writable multi-valued User attributes with a ``value`` (indexed one row per value)."""
+    return [
+        d.name
+        for d in schema_attributes(USER).values()
+        if d.multi_valued and d.mutability != "readOnly" and d.sub("value") is not None
+    ]
+
+
+_VALUE_LIMIT = UserValue.__table__.c.value.type.length
+
+
+def value_rows(user_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """``user_values`` rows; values too long for the index (certificates) are kept only in the document."""
+    rows = []
+    for attribute in indexed_multi_valued():
+        for item in document.get(attribute) or []:
+            value = item.get("value")
+            indexable = isinstance(value, str) and len(value) <= _VALUE_LIMIT
+            rows.append({
+                "user_id": user_id,
+                "attribute": attribute,
+                "value": value if indexable else None,
+                "value_lower": value.lower() if indexable else None,
+                "type": (item.get("type") or None) and str(item["type"])[:100],
+                "primary": item.get("primary") is True,
+                "display": (item.get("display") or None) and str(item["display"])[:300],
+            })
+    return rows
+
+
+def _check_user_name_free(session: Session, directory_id: int, user_name_lower: str, user_id: str | None) -> None:
+    clash = select(User.id).where(User.directory_id == directory_id, User.user_name_lower == user_name_lower)
+    if user_id is not None:
+        clash = clash.where(User.id != user_id)
+    with session.no_autoflush:
+        if session.scalar(clash.limit(1)) is not None:
+            raise ScimError(409, "A user with this userName already exists", "uniqueness")
+
+
+def _write(session: Session, user: User, document: dict[str, Any]) -> None:
+    columns = derived_columns(document)
+    _check_user_name_free(session, user.directory_id, columns["user_name_lower"], user.id)
+    for name, value in columns.items():
+        setattr(user, name, value)
+    user.document = document
+    session.add(user)
+    flush_unique(session, "A user with this userName already exists")
+    session.execute(delete(UserValue).where(UserValue.user_id == user.id))
+    rows = value_rows(user.id, document)
+    if rows:
+        session.execute(UserValue.__table__.insert(), rows)
+
+
+def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> User:
+    now = utcnow()
+    user = User(id=user_id, directory_id=scope.directory_id, version=1, created_at=now, updated_at=now)
+    _write(session, user, document)
+    record_write(session, scope, kind="user", action="create", entity_id=user.id, detail={"userName": user.user_name})
+    return user
+
+
+def find_user(session: Session, directory_id: int, user_id: str, *, for_update: bool = False) -> User:
+    """The user with this id in this directory; 404 otherwise (other directories do not exist)."""
+    statement = select(User).where(User.id == user_id, User.directory_id == directory_id)
+    if for_update:
+        statement = statement.with_for_update()
+    user = session.scalar(statement)
+    if user is None:
+        raise not_found(f"User {user_id} not found")
+    return user
+
+
+def update_user(session: Session, scope: Scope, user: User, document: dict[str, Any], action: str) -> User:
+    """Store a new document (``action`` "replace" for PUT, "patch" for PATCH)."""
+    if document == user.document:
+        return user  # nothing changed: same version, nothing to propagate
+    changed = sorted(_changed_attributes(user.document, document))
+    touch(user)
+    _write(session, user, document)
+    record_write(session, scope, kind="user", action=action, entity_id=user.id,
+                 detail={"userName": user.user_name, "attributes": changed})
+    return user
+
+
+def _changed_attributes(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    return {key for key in old.keys() | new.keys() if key != "schemas" and old.get(key) != new.get(key)}
+
+
+def delete_user(session: Session, scope: Scope, user: User) -> None:
+    """Delete the user; the groups it was in lose a member, so they change version and propagate."""
+    group_ids = list(session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
+    for chunk in chunked(group_ids):
+        session.execute(
+            update(Group).where(in_values(session, Group.id, chunk)).values(version=Group.version + 1, updated_at=utcnow())
+        )
+    session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
+    session.execute(delete(UserValue).where(UserValue.user_id == user.id))
+    session.delete(user)
+    session.flush()
+    record_write(session, scope, kind="user", action="delete", entity_id=user.id, detail={"userName": user.user_name})
+    for group_id in group_ids:
+        mark_dirty(session, "group", group_id, scope.directory_id)
+
+
+def list_users(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[User]]:
+    return list_page(session, User, USER, directory_id, query)
+
+
+def groups_of_users(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """user id -> [(group id, group displayName)], for the readOnly ``groups`` attribute."""
+    result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
+    for chunk in chunked(user_ids):
+        rows = session.execute(
+            select(GroupMember.user_id, Group.id, Group.display_name)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(in_values(session, GroupMember.user_id, chunk))
+            .order_by(func.lower(Group.display_name), Group.id)
+        )
+        for user_id, group_id, display_name in rows:
+            result[user_id].append((group_id, display_name))
+    return result

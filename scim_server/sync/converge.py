@@ -1,0 +1,259 @@
+"""Converging one marked entity (user, group or organization) from its desired state to JSM.
+
+Units and order (see docs/propagation.md): a *user* converge ensures the user's JSM account and
+marks the organizations whose membership of that account must change; a *group* converge marks
+the organizations it maps to now and mapped to before; an *organization* converge diffs the full
+desired membership against what the bridge applied and sends batched calls. Workers claim user
+marks first, so an initial push costs one call per user and a few per organization.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict
+from scim_server.db import transaction
+from scim_server.sync import facts, outbox, planner, state
+from scim_server.sync.applier import Applier, ApplyReport, PropagationError
+from scim_server.sync.differ import diff_organization
+from scim_server.sync.jsm import JsmCatalog
+from scim_server.sync.planner import UserFacts
+from scim_server.sync.rules import Rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of converging one entity: ``blocked`` holds why it cannot be converged as is."""
+
+    account_id: str | None = None
+    blocked: str | None = None
+    organizations: frozenset[str] = frozenset()
+
+
+class Converger:
+    def __init__(self, session_factory: sessionmaker[Session], client: JsmClient, rules: Rules,
+                 *, batch_size: int = 50, catalog: JsmCatalog | None = None) -> None:
+        self.session_factory = session_factory
+        self.client = client
+        self.rules = rules
+        self.catalog = catalog or JsmCatalog(client)
+        self.applier = Applier(session_factory, client, self.catalog, batch_size)
+
+    def converge(self, kind: str, entity_id: str) -> Outcome:
+        if kind == outbox.USER:
+            return self.converge_user(entity_id)
+        if kind == outbox.GROUP:
+            return self.converge_group(entity_id)
+        if kind == outbox.ORGANIZATION:
+            self.converge_organization(entity_id)
+            return Outcome()
+        raise PropagationError(f"unknown mark kind {kind!r}")
+
+    # ------------------------------------------------------------------------------ users
+
+    def converge_user(self, user_id: str) -> Outcome:
+        """Ensure the account of an active user; mark organizations whose membership must change."""
+        outcome = self.converge_users([user_id])[user_id]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def converge_users(self, user_ids: list[str]) -> dict[str, Outcome | Exception]:
+        """``converge_user`` for a batch: one read and one write transaction around the JSM calls.
+
+        A JSM failure affects only its own user (returned as the exception, not raised).
+        """
+        with transaction(self.session_factory) as session:
+            users = facts.load_users(session, user_ids)
+            known = state.accounts_of(session, user_ids)
+            groups = facts.group_names_of_users(session, list(users))
+            wanting = self._wanting_accounts(users)
+            accounts = {uid: self._recorded_account(session, users[uid], email) for uid, email in wanting.items()}
+        results: dict[str, Outcome | Exception] = {}
+        refused: dict[str, str] = {}
+        created: dict[str, tuple[Customer, bool]] = {}
+        for user_id, email in wanting.items():
+            if accounts[user_id] is not None:
+                continue
+            try:
+                created[user_id] = self._create_or_find(email, planner.customer_display_name(users[user_id], email))
+            except JsmBadRequest as exc:  # JSM refuses this e-mail: only a change of the user can help
+                refused[user_id] = f"JSM refused to create a customer for {email!r}: {exc.message}"
+            except Exception as exc:  # noqa: BLE001 - recorded on this user's mark by the caller
+                results[user_id] = exc
+        with transaction(self.session_factory) as session:
+            for user_id, (customer, was_created) in created.items():
+                previous = known[user_id].email if user_id in known else None
+                email = planner.account_email(users[user_id])
+                self._save_account(session, users[user_id], email, customer, was_created, previous=previous)
+                accounts[user_id] = customer.account_id
+            pending = [uid for uid in user_ids if uid not in results]
+            held = state.organizations_by_account(
+                session, [a for uid in pending for a in (accounts.get(uid), _account_id(known.get(uid)))]
+            )
+            for user_id in pending:
+                results[user_id] = self._user_outcome(users.get(user_id), groups.get(user_id, []),
+                                                      accounts.get(user_id), _account_id(known.get(user_id)), held,
+                                                      refused.get(user_id))
+            touched = set().union(*(r.organizations for r in results.values() if isinstance(r, Outcome)))
+            mark_organizations(session, touched)
+        return results
+
+    @staticmethod
+    def _wanting_accounts(users: dict[str, UserFacts]) -> dict[str, str]:
+        """Active users with a usable e-mail: those who must have a JSM account."""
+        wanting = {}
+        for user_id, user in users.items():
+            email = planner.account_email(user)
+            if user.active and email is not None:
+                wanting[user_id] = email
+        return wanting
+
+    def _user_outcome(self, user: UserFacts | None, groups: list[str], account_id: str | None,
+                      previous_account: str | None, held: dict[str, set[str]], refused: str | None) -> Outcome:
+        """The organizations where this user's membership differs from what the bridge applied.
+
+        A user without access (deleted, inactive, blocked) keeps its previous account id here, so
+        the memberships the bridge granted to that account are revoked.
+        """
+        blocked = refused or (_no_email_reason(user) if user is not None and planner.account_email(user) is None
+                              else None)
+        has_access = user is not None and user.active and blocked is None
+        account_id = account_id if has_access else previous_account
+        wanted = planner.user_organizations(self.rules, user, groups) if has_access else set()
+        held_now = held.get(account_id, set()) if account_id else set()
+        held_before = held.get(previous_account, set()) if previous_account and previous_account != account_id else set()
+        changed = ((wanted - held_now) if account_id else set()) | (held_now - wanted) | held_before
+        return Outcome(account_id if has_access else None, blocked=blocked, organizations=frozenset(changed))
+
+    def ensure_account(self, user: UserFacts, email: str) -> str:
+        """The user's JSM account for ``email``: recorded, else created, else (on conflict) found.
+
+        Create-first costs one call for a new customer (find-first would cost two); a conflict
+        means the e-mail already has an account, which is then looked up and adopted.
+        """
+        with transaction(self.session_factory) as session:
+            account_id = self._recorded_account(session, user, email)
+            previous = state.account_of(session, user.id)
+            previous_email = previous.email if previous else None
+        if account_id is not None:
+            return account_id
+        customer, created = self._create_or_find(email, planner.customer_display_name(user, email))
+        with transaction(self.session_factory) as session:
+            self._save_account(session, user, email, customer, created, previous=previous_email)
+        return customer.account_id
+
+    def _recorded_account(self, session: Session, user: UserFacts, email: str) -> str | None:
+        """The recorded account when it was made for ``email``; notes a display name JSM cannot take."""
+        account = state.account_of(session, user.id)
+        if account is None or account.email.casefold() != email.casefold():
+            return None
+        display_name = planner.customer_display_name(user, email)
+        if state.note_desired_display_name(session, user.id, display_name):
+            log.warning("JSM cannot rename customer %s; display name %r recorded but not applied",
+                        account.account_id, display_name)
+        return account.account_id
+
+    def _save_account(self, session: Session, user: UserFacts, email: str, customer: Customer, created: bool,
+                      *, previous: str | None) -> None:
+        if previous is not None and previous.casefold() != email.casefold():
+            log.warning("user %s changed e-mail; JSM cannot change a customer's e-mail, so access moves "
+                        "to account %s (the old account is kept)", user.id, customer.account_id)
+        state.save_account(session, user_id=user.id, directory_id=user.directory_id, email=email,
+                           account_id=customer.account_id,
+                           display_name=customer.display_name or planner.customer_display_name(user, email),
+                           created=created)
+
+    def _create_or_find(self, email: str, display_name: str) -> tuple[Customer, bool]:
+        try:
+            return self.client.create_customer(email, display_name), True
+        except JsmConflict as exc:
+            found = exc.existing or self.client.find_customer_by_email(email)
+            if found is None:
+                raise PropagationError("JSM reports an account for this e-mail but no lookup finds it") from exc
+            return found, False
+
+    # ----------------------------------------------------------------------------- groups
+
+    def converge_group(self, group_id: str) -> Outcome:
+        """Mark the organization the group maps to now and those it mapped to before."""
+        with transaction(self.session_factory) as session:
+            group = facts.load_group(session, group_id)
+            target = planner.organization_for_group(self.rules, group.display_name) if group else None
+            now = {target} if target else set()
+            affected = now | state.group_targets(session, group_id)
+            for name in affected:
+                outbox.mark_organization(session, name)
+            state.set_group_targets(session, group_id, now)
+        return Outcome(organizations=frozenset(affected))
+
+    # ---------------------------------------------------------------------- organizations
+
+    def plan_organization(self, name: str) -> tuple[planner.DesiredOrganization, dict[str, UserFacts]]:
+        with transaction(self.session_factory) as session:
+            return plan_from_store(session, self.rules, name)
+
+    def converge_organization(self, name: str) -> ApplyReport:
+        desired, users = self.plan_organization(name)
+        with transaction(self.session_factory) as session:
+            accounts = state.accounts_matching(session, desired.members)
+            applied = state.applied_organization(session, name)
+        accounts.update(self.accounts_for_new_members(desired, users, accounts))
+        plan = diff_organization(planner.resolve_accounts(desired, accounts), applied)
+        return self.applier.apply(plan, applied) if not plan.empty else ApplyReport()
+
+    def accounts_for_new_members(self, desired: planner.DesiredOrganization, users: dict[str, UserFacts],
+                                  accounts: dict[str, str]) -> dict[str, str]:
+        """Create accounts for desired members that have none yet (normally done by their user marks).
+
+        A member JSM refuses (400) is left out here; its own user mark carries the error.
+        """
+        created: dict[str, str] = {}
+        for user_id, email in desired.members.items():
+            if user_id in accounts:
+                continue
+            try:
+                created[user_id] = self.ensure_account(users[user_id], email)
+            except (JsmBadRequest, PropagationError) as exc:
+                log.warning("organization %r: member %s left out: %s", desired.name, user_id, exc)
+        return created
+
+
+def plan_from_store(session: Session, rules: Rules, name: str) -> tuple[planner.DesiredOrganization, dict[str, UserFacts]]:
+    """The planner's desired state of organization ``name`` from stored users and groups."""
+    groups = facts.candidate_groups(session, rules, name)
+    mapped = [g for g in groups if planner.organization_for_group(rules, g.display_name) == name]
+    members = facts.members_of_groups(session, [g.id for g in mapped])
+    candidates = facts.domain_candidates(session, rules, name)
+    desired = planner.plan_organization(rules, name, mapped, members, candidates)
+    users = {u.id: u for group_users in members.values() for u in group_users}
+    users.update({u.id: u for u in candidates})
+    return desired, users
+
+
+def desired_organization_names(session: Session, rules: Rules) -> set[str]:
+    """Every organization some stored group maps to (domain organizations are added by the caller)."""
+    names = (planner.organization_for_group(rules, g.display_name) for g in facts.all_groups(session))
+    return {n for n in names if n}
+
+
+def _account_id(account) -> str | None:
+    return account.account_id if account is not None else None
+
+
+def _no_email_reason(user: UserFacts) -> str:
+    return (f"user {user.user_name!r} has no usable e-mail address (no emails value and userName is not "
+            "an e-mail): a JSM customer needs one")
+
+
+def mark_organizations(session: Session, names: Iterable[str]) -> int:
+    count = 0
+    for name in sorted(set(names)):
+        outbox.mark_organization(session, name)
+        count += 1
+    return count

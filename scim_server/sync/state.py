@@ -1,0 +1,178 @@
+"""What the bridge applied in JSM: accounts, organizations it manages, memberships and desk links it
+granted. Every function runs inside the caller's short transaction (never across a JSM call)."""
+from __future__ import annotations
+
+import functools
+from typing import Iterable, Mapping
+
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from scim_server.db import utcnow
+from scim_server.models.sync import (
+    JsmAccount,
+    JsmMembership,
+    JsmOrganization,
+    JsmPortalLink,
+    SyncGroupTarget,
+)
+from scim_server.sync.differ import AppliedOrganization
+
+
+def _insert_ignoring_duplicates(session: Session, model, rows: list[dict]) -> None:
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+
+
+# ------------------------------------------------------------------------------------- accounts
+
+
+def account_of(session: Session, user_id: str) -> JsmAccount | None:
+    return session.get(JsmAccount, user_id)
+
+
+def accounts_of(session: Session, user_ids: list[str]) -> dict[str, JsmAccount]:
+    found: dict[str, JsmAccount] = {}
+    for start in range(0, len(user_ids), 500):
+        for row in session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(user_ids[start : start + 500]))):
+            found[row.user_id] = row
+    return found
+
+
+def accounts_matching(session: Session, emails: Mapping[str, str]) -> dict[str, str]:
+    """``user id -> account id`` for users whose recorded account has their current e-mail."""
+    found: dict[str, str] = {}
+    ids = list(emails)
+    for start in range(0, len(ids), 500):
+        rows = session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(ids[start : start + 500])))
+        for row in rows:
+            if row.email.casefold() == emails[row.user_id].casefold():
+                found[row.user_id] = row.account_id
+    return found
+
+
+_ACCOUNT_FIELDS = ("directory_id", "email", "account_id", "display_name", "created_by_bridge",
+                   "desired_display_name", "updated_at")
+
+
+def save_account(
+    session: Session, *, user_id: str, directory_id: int, email: str, account_id: str,
+    display_name: str, created: bool,
+) -> None:
+    """Upsert the user's account record (one statement, no read)."""
+    params = dict(user_id=user_id, directory_id=directory_id, email=email, account_id=account_id,
+                  display_name=display_name, created_by_bridge=created, desired_display_name=None,
+                  updated_at=utcnow())
+    session.execute(_account_upsert(session.get_bind().dialect.name), params)
+
+
+@functools.cache
+def _account_upsert(dialect: str):
+    table = JsmAccount.__table__
+    binds = {name: bindparam(name, type_=table.c[name].type) for name in ("user_id", *_ACCOUNT_FIELDS)}
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(**binds)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.user_id], set_={name: binds[name] for name in _ACCOUNT_FIELDS}
+    )
+
+
+def note_desired_display_name(session: Session, user_id: str, display_name: str) -> bool:
+    """Remember a display name JSM cannot take; True the first time this value is seen (log once)."""
+    row = session.get(JsmAccount, user_id)
+    if row is None or display_name in (row.display_name, row.desired_display_name):
+        return False
+    row.desired_display_name = display_name
+    return True
+
+
+# -------------------------------------------------------------------------------- organizations
+
+
+def managed_organization(session: Session, name: str) -> JsmOrganization | None:
+    return session.get(JsmOrganization, name)
+
+
+def managed_organization_names(session: Session) -> set[str]:
+    return set(session.scalars(select(JsmOrganization.name)))
+
+
+def applied_organization(session: Session, name: str) -> AppliedOrganization | None:
+    """The recorded state of ``name`` (present = owned = what the bridge recorded)."""
+    org = session.get(JsmOrganization, name)
+    if org is None:
+        return None
+    members = frozenset(session.scalars(select(JsmMembership.account_id).where(JsmMembership.org_name == name)))
+    desks = frozenset(session.scalars(select(JsmPortalLink.project_key).where(JsmPortalLink.org_name == name)))
+    return AppliedOrganization(name, org.org_id, org.owned, members, members, desks, desks)
+
+
+def record_intent_to_create(session: Session, name: str) -> None:
+    """Written and committed before the create call: a crash cannot turn ours into "adopted"."""
+    if session.get(JsmOrganization, name) is None:
+        session.add(JsmOrganization(name=name, org_id=None, owned=True))
+
+
+def record_organization(session: Session, name: str, org_id: str | None, owned: bool) -> None:
+    org = session.get(JsmOrganization, name)
+    if org is None:
+        session.add(JsmOrganization(name=name, org_id=org_id, owned=owned))
+    else:
+        org.org_id, org.owned = org_id, owned
+
+
+def forget_organization(session: Session, name: str) -> None:
+    session.execute(delete(JsmMembership).where(JsmMembership.org_name == name))
+    session.execute(delete(JsmPortalLink).where(JsmPortalLink.org_name == name))
+    session.execute(delete(JsmOrganization).where(JsmOrganization.name == name))
+
+
+def record_members(session: Session, name: str, account_ids: Iterable[str], *, added: bool) -> None:
+    ids = list(account_ids)
+    if added:
+        _insert_ignoring_duplicates(session, JsmMembership, [{"org_name": name, "account_id": a} for a in ids])
+        return
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(JsmMembership).where(
+                JsmMembership.org_name == name, JsmMembership.account_id.in_(ids[start : start + 500])
+            )
+        )
+
+
+def record_link(session: Session, name: str, project_key: str, *, linked: bool) -> None:
+    if linked:
+        _insert_ignoring_duplicates(session, JsmPortalLink, [{"org_name": name, "project_key": project_key}])
+    else:
+        session.execute(
+            delete(JsmPortalLink).where(JsmPortalLink.org_name == name, JsmPortalLink.project_key == project_key)
+        )
+
+
+def organizations_by_account(session: Session, account_ids: Iterable[str]) -> dict[str, set[str]]:
+    """``account id -> organizations`` where the bridge granted that account a membership."""
+    ids = sorted({a for a in account_ids if a})
+    held: dict[str, set[str]] = {a: set() for a in ids}
+    for start in range(0, len(ids), 500):
+        query = select(JsmMembership.account_id, JsmMembership.org_name).where(
+            JsmMembership.account_id.in_(ids[start : start + 500])
+        )
+        for account_id, name in session.execute(query):
+            held[account_id].add(name)
+    return held
+
+
+# ------------------------------------------------------------------------------ group targets
+
+
+def group_targets(session: Session, group_id: str) -> set[str]:
+    return set(session.scalars(select(SyncGroupTarget.org_name).where(SyncGroupTarget.group_id == group_id)))
+
+
+def set_group_targets(session: Session, group_id: str, names: Iterable[str]) -> None:
+    session.execute(delete(SyncGroupTarget).where(SyncGroupTarget.group_id == group_id))
+    session.add_all(SyncGroupTarget(group_id=group_id, org_name=name) for name in set(names))

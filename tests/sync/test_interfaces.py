@@ -1,0 +1,64 @@
+"""The interface used by the SAML feature: access checks and immediate convergence."""
+from __future__ import annotations
+
+import requests
+
+from scim_server.db import transaction
+from scim_server.sync import outbox
+from scim_server.sync.access import allowed_project_keys
+from scim_server.sync.jsm import make_jsm_client
+from scim_server.sync.rules import DEFAULT_RULES, RulesProvider, parse_rules
+from scim_server.sync.worker import converge_user_now
+from tests.sync import seed
+from tests.sync.conftest import jsm_view
+
+RULES = parse_rules('[organizations.groups]\n"Staff" = "Acme"\n\n[portals]\n"Acme" = ["HELP"]\n')
+
+
+def test_allowed_project_keys(session_factory):
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    carol = seed.add_user(session_factory, "carol@acme.com", active=False)
+    seed.add_group(session_factory, "Staff", [alice, carol])
+    with transaction(session_factory) as session:
+        assert allowed_project_keys(session, RULES, alice) == {"HELP"}
+        assert allowed_project_keys(session, RULES, carol) == set()
+        assert allowed_project_keys(session, RULES, "unknown-id") == set()
+        assert allowed_project_keys(session, DEFAULT_RULES, alice) is None
+
+
+def test_converge_user_now_returns_account_and_grants_access(services, session_factory, jsm_emulator, rules_file):
+    rules_file.write_text('[organizations.groups]\n"Staff" = "Acme"\n\n[portals]\n"Acme" = ["HELP"]\n')
+    settings = services.settings.with_overrides(jsm_url=jsm_emulator.url, jsm_email="bot@example.com",
+                                                jsm_api_token="secret-token", mappings_path=str(rules_file))
+    services.settings = settings
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    seed.add_group(session_factory, "Staff", [alice])
+
+    account = converge_user_now(services, alice)
+
+    state = jsm_emulator.emulator.state_dict()
+    assert [c["accountId"] for c in state["customers"]] == [account]
+    assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Acme": ["alice@acme.com"]}
+    assert jsm_view(jsm_emulator.emulator)["desks"]["HELP"] == ["Acme"]
+    with transaction(session_factory) as session:  # marks stay for the worker, which finds nothing to do
+        assert outbox.queue_stats(session)[0] >= 1
+    before = jsm_emulator.emulator.stats_dict()["requests"]
+    with make_jsm_client(settings) as client:
+        import threading
+
+        from scim_server.sync.worker import run_worker
+        run_worker(services, threading.Event(), once=True, client=client, rules_provider=RulesProvider(settings))
+    assert jsm_emulator.emulator.stats_dict()["requests"] == before
+
+
+def test_converge_user_now_on_jsm_failure_returns_none_and_keeps_marks(services, session_factory, jsm_emulator):
+    services.settings = services.settings.with_overrides(jsm_url=jsm_emulator.url, jsm_email="bot@example.com",
+                                                         jsm_api_token="secret-token")
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    requests.post(f"{jsm_emulator.url}/_emulator/faults", json={"error_every": 1}, timeout=5)
+    from jsm_client import JsmClient
+
+    with JsmClient(jsm_emulator.url, "bot@example.com", "secret-token", max_attempts=2, backoff_base=0.01) as client:
+        assert converge_user_now(services, alice, client=client) is None
+    with transaction(session_factory) as session:
+        assert outbox.queue_stats(session)[0] == 1
