@@ -5,6 +5,10 @@ processes, default 2 x cores + 1, at most 8), GUNICORN_THREADS (threads per work
 GUNICORN_TIMEOUT (seconds, default 60). Metrics of all workers are merged through
 PROMETHEUS_MULTIPROC_DIR; when it is unset, a private temporary directory is created for this
 server, because per-worker registries would make /metrics answer for one random worker only.
+
+Set PROMETHEUS_MULTIPROC_DIR yourself (a directory on the same machine) and give the same value to
+the ``jsm-scim worker`` processes there: their job outcomes and JSM call counters then appear on
+this server's /metrics too. Files of processes that are no longer running are removed at start.
 """
 import multiprocessing
 import os
@@ -38,12 +42,24 @@ if _OWN_MULTIPROC_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jsm-scim-metrics-")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def on_starting(server) -> None:
-    """Start from an empty metrics directory: files of a previous run would be counted again."""
+    """Drop the metric files of processes that are gone: a previous run's values would be counted
+    again. Files of live processes (``jsm-scim worker``s sharing the directory) are kept."""
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
-        if name.endswith(".db"):
+        stem, _, pid = name.removesuffix(".db").rpartition("_")
+        if name.endswith(".db") and stem and not (pid.isdigit() and _pid_alive(int(pid))):
             os.remove(os.path.join(directory, name))
 
 

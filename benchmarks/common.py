@@ -191,7 +191,7 @@ def start_sync_workers(env: dict[str, str], count: int, log_dir: Path) -> list[M
 def start_scim2_server(token: str, log_dir: Path) -> tuple[ManagedProcess, str]:
     """The reference ``scim2-server`` (in-memory storage, threaded WSGI server); its SCIM base URL."""
     port = free_port()
-    argv = [str(BIN_DIR / "scim2-server"), "--port", str(port), "--bearer-token", token]
+    argv = [str(BIN_DIR / "scim2-server"), "--port", str(port), f"--bearer-token={token}"]
     process = ManagedProcess("scim2-server", argv, dict(os.environ), log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{url}/ServiceProviderConfig", process, headers={"Authorization": f"Bearer {token}"})
@@ -326,8 +326,11 @@ class HttpDriver:
     def map(self, label: str, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``fn`` over ``items`` on the thread pool, timing the whole phase as ``label``'s wall time."""
         started = time.perf_counter()
-        with ThreadPoolExecutor(self.threads) as pool:
+        pool = ThreadPoolExecutor(self.threads)
+        try:
             results = list(pool.map(fn, items))
+        finally:  # on a failure (or Ctrl-C) drop the queued calls instead of running them all
+            pool.shutdown(wait=True, cancel_futures=True)
         self.recorder.set_wall(label, time.perf_counter() - started)
         return results
 

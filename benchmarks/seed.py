@@ -62,24 +62,25 @@ def seed_users(database_url: str, workload: Workload, directory: str = "default"
         if directory_id is None:
             raise LookupError(f"directory {directory!r} does not exist (create a key for it first)")
         document = canonical_documents(workload)
-        ids: list[str] = []
+        users: list[dict[str, Any]] = []
         for start in range(0, workload.users, BATCH):
-            indexes = range(start, min(start + BATCH, workload.users))
-            ids.extend(_insert_batch(factory, [document(i) for i in indexes], directory_id))
+            batch = [user_row(document(i), directory_id) for i in range(start, min(start + BATCH, workload.users))]
+            _write_rows(factory, User.__table__, batch)
+            users.extend({"id": row["id"], "document": row["document"]} for row in batch)
+        _analyze(engine)  # before user_values: its foreign-key checks must plan an index lookup
+        for start in range(0, len(users), BATCH):
+            values = [row for user in users[start:start + BATCH] for row in value_rows(user["id"], user["document"])]
+            _write_rows(factory, UserValue.__table__, values)
         _analyze(engine)
-        return ids
+        return [user["id"] for user in users]
     finally:
         engine.dispose()
 
 
-def _insert_batch(factory, documents: list[dict[str, Any]], directory_id: int) -> list[str]:
-    users = [user_row(document, directory_id) for document in documents]
-    values = [row for user in users for row in value_rows(user["id"], user["document"])]
+def _write_rows(factory, table: Table, rows: list[dict[str, Any]]) -> None:
     with transaction(factory) as session:
         write = _copy if session.get_bind().dialect.name == "postgresql" else _insert
-        write(session, User.__table__, users)
-        write(session, UserValue.__table__, values)
-    return [user["id"] for user in users]
+        write(session, table, rows)
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -37,6 +37,11 @@ EXPERIMENTAL_MESSAGE = (
     "period. You must set the header 'X-ExperimentalApi: opt-in' to opt into using this API."
 )
 FAULT_KEYS = frozenset({"rate_limit_every", "retry_after_s", "error_every", "latency_ms", "error_retry_after_s"})
+#: Effective state changes made through the REST API (``stats["effects"]``): a call that changes
+#: nothing (a member already present, an existing organization name) counts no effect, so tests can
+#: prove that nothing was applied twice.
+EFFECTS = ("customers_created", "organizations_created", "organizations_deleted", "members_added",
+           "members_removed", "desk_links_added", "desk_links_removed")
 
 # (method, templated path, handler name); the template is also the stats label.
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -102,6 +107,7 @@ class JsmEmulator:
         self._fault_seq = 0
         self._requests = 0
         self._by_route: dict[str, int] = {}
+        self._effects = dict.fromkeys(EFFECTS, 0)
 
     # ----------------------------------------------------------- programmatic API
 
@@ -111,7 +117,7 @@ class JsmEmulator:
 
     def stats_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self._requests, "by_route": dict(self._by_route)}
+            return {"requests": self._requests, "by_route": dict(self._by_route), "effects": dict(self._effects)}
 
     def faults_dict(self) -> dict[str, float]:
         with self._lock:
@@ -150,6 +156,7 @@ class JsmEmulator:
             self.state = EmulatorState(self._desk_specs)
             self._faults, self._fault_seq = {}, 0
             self._requests, self._by_route = 0, {}
+            self._effects = dict.fromkeys(EFFECTS, 0)
 
     # ---------------------------------------------------------------- WSGI entry
 
@@ -204,6 +211,10 @@ class JsmEmulator:
             self._fault_seq += 1
             return self._faults, self._fault_seq
 
+    def _effect(self, name: str, count: int = 1) -> None:
+        """Count an effective change (called by handlers, which run under the state lock)."""
+        self._effects[name] += count
+
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("Authorization")
         if not header:
@@ -227,6 +238,7 @@ class JsmEmulator:
         strict = request.args.get("strictConflictStatusCode", "").lower() == "true"
         name = body.get("displayName", body.get("fullName"))
         customer = self.state.create_customer(body.get("email"), name, strict_conflict=strict)
+        self._effect("customers_created")
         return _json(_user_dto(customer, request.host_url), 201)
 
     def _h_user_search(self, request: Request) -> Response:
@@ -246,7 +258,8 @@ class JsmEmulator:
         return _page(request, orgs, _org_dto)
 
     def _h_create_organization(self, request: Request) -> Response:
-        org, _created = self.state.create_organization(_json_object(request).get("name"))
+        org, created = self.state.create_organization(_json_object(request).get("name"))
+        self._effect("organizations_created", int(created))
         # 201 also for an existing name (the OpenAPI doc: "or the existing organization").
         return _json(_org_dto(org, request.host_url), 201)
 
@@ -255,6 +268,7 @@ class JsmEmulator:
 
     def _h_delete_organization(self, request: Request, id: str) -> Response:
         self.state.delete_organization(id)
+        self._effect("organizations_deleted")
         return _no_content()
 
     def _h_list_organization_users(self, request: Request, id: str) -> Response:
@@ -268,7 +282,9 @@ class JsmEmulator:
 
     def _change_members(self, request: Request, org_id: str, *, add: bool) -> Response:
         org = self.state.organization(org_id)
+        before = len(org.members)
         self.state.change_members(org, _account_ids(request), add=add)
+        self._effect("members_added" if add else "members_removed", abs(len(org.members) - before))
         return _no_content()
 
     # -- organization properties
@@ -315,7 +331,9 @@ class JsmEmulator:
         org_id = _json_object(request).get("organizationId")
         if isinstance(org_id, bool) or not isinstance(org_id, (int, str)):
             raise ApiError(400, "organizationId is required and must be an integer.", "sd.organization.id.invalid")
+        before = len(desk.organization_ids)
         self.state.link_organization(desk, org_id, add=add)
+        self._effect("desk_links_added" if add else "desk_links_removed", abs(len(desk.organization_ids) - before))
         return _no_content()
 
     def _h_list_desk_customers(self, request: Request, id: str) -> Response:

@@ -10,13 +10,13 @@ import datetime as dt
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from scim_server.db import utcnow
 from scim_server.key_expiry import warn_if_expiring, warning_due
-from scim_server.keys import hash_token, key_status, looks_like_token
+from scim_server.keys import key_for_token, key_status
 from scim_server.models import ApiKey
 from scim_server.scim.errors import ScimError
 from scim_server.settings import Settings
@@ -46,12 +46,10 @@ def authenticate(session: Session, authorization: str | None, now: dt.datetime |
     token = bearer_token(authorization)
     if token is None:
         raise unauthorized("Missing bearer token")
-    if not looks_like_token(token):
-        raise unauthorized(REJECTED)
-    now = now or utcnow()
-    key = session.scalar(select(ApiKey).where(ApiKey.token_hash == hash_token(token)))
+    key = key_for_token(session, token)
     if key is None:
         raise unauthorized(REJECTED)
+    now = now or utcnow()
     status = key_status(key, now)
     if status != "active":
         log.info("rejected %s API key %s (%r)", status, key.id, key.name, extra={"key_id": key.id})

@@ -32,6 +32,7 @@ DEFAULT_DIRECTORY = "default"
 DEFAULT_GRACE_HOURS = 24
 MAX_GRACE_HOURS = 30 * 24
 MAX_NAME_LENGTH = 200
+EXPIRY_WARNING_DAYS = 30  # default of settings.key_expiry_warning_days: listings flag keys this close to the end
 
 _DIRECTORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _TOKEN_SHAPE = re.compile(r"^jsmscim_[A-Za-z0-9_-]{43}$")
@@ -39,9 +40,6 @@ _TOKEN_SHAPE = re.compile(r"^jsmscim_[A-Za-z0-9_-]{43}$")
 
 class KeyNotFound(LookupError):
     """No key has the given id."""
-
-
-KeyError_ = KeyNotFound  # name used by the foundation; kept for compatibility
 
 
 class KeyStateError(ValueError):
@@ -209,12 +207,18 @@ def key_status(key: ApiKey, now: dt.datetime | None = None) -> str:
     return "active"
 
 
-def display_status(key: ApiKey, now: dt.datetime | None = None) -> str:
-    """Like ``key_status`` but tells a rotated key still in its grace period apart (``rotating``)."""
+def display_status(key: ApiKey, now: dt.datetime | None = None, warning_days: int = EXPIRY_WARNING_DAYS) -> str:
+    """Like ``key_status`` for people: a working key is ``rotating`` (in its rotation grace period),
+    ``expiring`` (its expiry is at most ``warning_days`` away) or ``active``."""
+    now = now or utcnow()
     status = key_status(key, now)
-    if status == "active" and key.revoked_at is not None:
+    if status != "active":
+        return status
+    if key.revoked_at is not None:
         return "rotating"
-    return status
+    if key.expires_at - now <= dt.timedelta(days=warning_days):
+        return "expiring"
+    return "active"
 
 
 def effective_end(key: ApiKey) -> dt.datetime:
@@ -230,7 +234,9 @@ def days_left(key: ApiKey, now: dt.datetime | None = None) -> int:
     return max(0, remaining.days)
 
 
-def describe_key(key: ApiKey, now: dt.datetime | None = None) -> dict[str, object]:
+def describe_key(
+    key: ApiKey, now: dt.datetime | None = None, warning_days: int = EXPIRY_WARNING_DAYS
+) -> dict[str, object]:
     """Everything an admin may see about a key (never the token or its hash)."""
     now = now or utcnow()
 
@@ -248,15 +254,20 @@ def describe_key(key: ApiKey, now: dt.datetime | None = None) -> dict[str, objec
         "last_used": iso(key.last_used_at),
         "revoked": iso(key.revoked_at),
         "rotated_to": key.rotated_to_id,
-        "status": display_status(key, now),
+        "status": display_status(key, now, warning_days),
     }
+
+
+def key_for_token(session: Session, token: str) -> ApiKey | None:
+    """The key whose token this is, in whatever state; None for unknown or malformed tokens."""
+    if not looks_like_token(token):
+        return None
+    return session.scalar(select(ApiKey).where(ApiKey.token_hash == hash_token(token)))
 
 
 def find_valid_key(session: Session, token: str, now: dt.datetime | None = None) -> ApiKey | None:
     """The active key for ``token``, or None when it is unknown, expired or revoked."""
-    if not looks_like_token(token):
-        return None
-    key = session.scalar(select(ApiKey).where(ApiKey.token_hash == hash_token(token)))
+    key = key_for_token(session, token)
     if key is None or key_status(key, now) != "active":
         return None
     return key

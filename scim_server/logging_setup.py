@@ -126,6 +126,8 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     handler.setFormatter(JsonFormatter(secrets) if settings.log_json else RedactingTextFormatter(secrets))
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # alembic narrates every start-up migration check at INFO; keep that for DEBUG only
+    logging.getLogger("alembic").setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     return handler
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from scim_server.settings import SettingsError, load_settings
 
@@ -33,14 +34,30 @@ pass_cli = click.make_pass_decorator(CliContext, ensure=True)
 
 
 class _Group(click.Group):
-    """Turns expected failures into a one-line error on stderr and a non-zero exit status."""
+    """Every failure ends as a one-line error on stderr and a non-zero exit status (CONTRACT)."""
 
-    def invoke(self, ctx: click.Context):
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
         try:
-            return super().invoke(ctx)
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            _fail(exc.format_message(), 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
         except (SettingsError, ValueError, LookupError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            _fail(str(exc), 1)
+        except OperationalError as exc:
+            _fail(f"database unreachable: {str(exc.orig).strip().splitlines()[0]}", 1)
+        if isinstance(code, int) and code != 0:  # click.exceptions.Exit with a status
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(status)
 
 
 @click.group(cls=_Group)

@@ -70,9 +70,14 @@ def create(cli: CliContext, name: str, directory: str, expires_in_days: int) -> 
 @click.option("--directory", default=None, help="Only keys of this directory.")
 @pass_cli
 def list_(cli: CliContext, as_json: bool, directory: str | None) -> None:
-    """All keys with their status and days left; never the token."""
+    """All keys with their status and days left; never the token.
+
+    Status: active, expiring (ends within JSM_SCIM_KEY_EXPIRY_WARNING_DAYS: rotate it), rotating
+    (replaced, working until its grace period ends), expired or revoked.
+    """
+    warning_days = cli.settings.key_expiry_warning_days
     with transaction(cli.services().session_factory) as session:
-        rows = [key_store.describe_key(key) for key in key_store.list_keys(session, directory)]
+        rows = [key_store.describe_key(key, warning_days=warning_days) for key in key_store.list_keys(session, directory)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

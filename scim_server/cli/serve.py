@@ -9,10 +9,10 @@ import logging
 import threading
 
 import click
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from scim_server.cli import CliContext, main, pass_cli
-from scim_server.cli.sync import stop_on_signals
+from scim_server.cli.sync import configure_process_logging, stop_on_signals
 from scim_server.settings import Settings
 
 log = logging.getLogger("scim_server.serve")
@@ -24,11 +24,9 @@ log = logging.getLogger("scim_server.serve")
 @pass_cli
 def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     """Run SCIM API, SAML login and the sync worker together (embedded single-machine mode)."""
-    from scim_server.logging_setup import configure_logging
-
     settings = cli.settings.with_overrides(host=host or cli.settings.host,
                                         port=cli.settings.port if port is None else port)
-    configure_logging(settings)
+    configure_process_logging(settings)
     stop = threading.Event()
     stop_on_signals(stop)
     emulator = _start_emulator(settings) if settings.uses_emulator else None
@@ -68,7 +66,7 @@ def run_embedded(settings: Settings, stop: threading.Event) -> None:
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",
                                   daemon=True)
         worker.start()
-    server = make_server(settings.host, settings.port, app, threaded=True)
+    server = make_server(settings.host, settings.port, app, threaded=True, request_handler=_QuietRequestHandler)
     http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     http.start()
     log.info("serving on http://%s:%d (SCIM base %s/scim/v2)", settings.host, server.server_port,
@@ -83,6 +81,13 @@ def run_embedded(settings: Settings, stop: threading.Event) -> None:
         if worker is not None:
             worker.join(timeout=30)
         services.engine.dispose()
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """No werkzeug access line: the app already logs one per request (``jsm_scim.access``)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 def _worker_loop(run_worker, services, stop: threading.Event) -> None:

@@ -25,6 +25,13 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def configure_process_logging(settings) -> None:
+    """Logging of the long-running commands (see ``logging_setup.configure_logging``)."""
+    from scim_server.logging_setup import configure_logging
+
+    configure_logging(settings)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Drain the queue and exit.")
 @click.option("--lease-seconds", type=float, default=None, help="How long a claimed job is reserved.")
@@ -32,10 +39,9 @@ def stop_on_signals(stop: threading.Event) -> None:
 @pass_cli
 def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float) -> None:
     """Propagate SCIM changes to JSM (run any number of these)."""
-    from scim_server.logging_setup import configure_logging
     from scim_server.sync.worker import DEFAULT_LEASE_SECONDS, run_worker
 
-    configure_logging(cli.settings)
+    configure_process_logging(cli.settings)
     services = cli.services()
     stop = threading.Event()
     stop_on_signals(stop)
@@ -135,11 +141,35 @@ def _print_reconcile(result) -> None:
             table.add_row(plan.name, ", ".join(_describe(op) for op in plan.operations))
         echo_table(table)
     click.echo(f"reconcile: {len(result.changes)} of {len(result.plans)} organizations {verb}")
+    if result.changes:
+        click.echo(f"{verb}: " + ", ".join(f"{label} {count}" for label, count in _totals(result).items()))
     if result.accounts_missing:
         click.echo(f"{result.accounts_missing} desired members had no JSM account"
                    + (" (would be created)" if result.dry_run else " (created or looked up)"))
     if not result.changes:
         click.echo("JSM matches the desired state")
+
+
+def _totals(result) -> dict[str, int]:
+    """Counts of what reconcile changed (its report) or would change (its plans, on a dry run)."""
+    from scim_server.sync import differ
+
+    if not result.dry_run:
+        report = result.report
+        return {"organizations created or adopted": len(report.created) + len(report.adopted),
+                "deleted": len(report.deleted), "members added": report.members_added,
+                "members removed": report.members_removed, "desk links added": report.links_added,
+                "desk links removed": report.links_removed}
+    ops = [op for plan in result.changes for op in plan.operations]
+
+    def count(kind, weight=lambda op: 1) -> int:
+        return sum(weight(op) for op in ops if isinstance(op, kind))
+
+    size = lambda op: len(op.account_ids)  # noqa: E731
+    return {"organizations created or adopted": count(differ.EnsureOrganization),
+            "deleted": count(differ.DeleteOrganization), "members added": count(differ.AddMembers, size),
+            "members removed": count(differ.RemoveMembers, size), "desk links added": count(differ.LinkDesk),
+            "desk links removed": count(differ.UnlinkDesk)}
 
 
 def _describe(op) -> str:

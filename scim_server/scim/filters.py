@@ -37,7 +37,6 @@ from sqlalchemy.orm import aliased
 
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import (
-    ENTERPRISE_SCHEMA,
     GROUP,
     GROUP_SCHEMA,
     USER,
@@ -45,6 +44,7 @@ from scim_server.scim.attributes import (
     AttributeDef,
     resolve_schema,
 )
+from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS, USER_DOCUMENT_COLUMNS
 from scim_server.scim.errors import ScimError
 from scim_server.scim.paths import AttrPath, PatchPath, attribute_definition, resolve_attr_path
 
@@ -547,40 +547,26 @@ _ROW_SETS: dict[tuple[str, str, str], Callable[[], _RowSet]] = {
 
 
 def _columns() -> dict[tuple[str, AttrPath], _Column]:
-    u, e, g = USER_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA
-    user = {
+    """Every filterable singular attribute: the document columns (shared with the store) plus the
+    columns the server itself maintains (``id``, ``active``, ``meta``)."""
+    u, g = USER_SCHEMA, GROUP_SCHEMA
+    user = {path: _Column(getattr(User, name)) for path, name in USER_DOCUMENT_COLUMNS.items()}
+    user.update({
         AttrPath(u, "id"): _Column(User.id),
-        AttrPath(u, "externalId"): _Column(User.external_id),
         AttrPath(u, "userName"): _Column(User.user_name, User.user_name_lower),
-        AttrPath(u, "displayName"): _Column(User.display_name),
-        AttrPath(u, "name", "givenName"): _Column(User.given_name),
-        AttrPath(u, "name", "familyName"): _Column(User.family_name),
-        AttrPath(u, "name", "formatted"): _Column(User.formatted_name),
-        AttrPath(u, "nickName"): _Column(User.nick_name),
-        AttrPath(u, "title"): _Column(User.title),
-        AttrPath(u, "userType"): _Column(User.user_type),
-        AttrPath(u, "preferredLanguage"): _Column(User.preferred_language),
-        AttrPath(u, "locale"): _Column(User.locale),
-        AttrPath(u, "timezone"): _Column(User.timezone),
         AttrPath(u, "active"): _Column(User.active),
         AttrPath(u, "meta", "created"): _Column(User.created_at),
         AttrPath(u, "meta", "lastModified"): _Column(User.updated_at),
         AttrPath(u, "meta", "resourceType"): _Column(literal(USER)),
-        AttrPath(e, "employeeNumber"): _Column(User.employee_number),
-        AttrPath(e, "costCenter"): _Column(User.cost_center),
-        AttrPath(e, "organization"): _Column(User.organization),
-        AttrPath(e, "division"): _Column(User.division),
-        AttrPath(e, "department"): _Column(User.department),
-        AttrPath(e, "manager", "value"): _Column(User.manager_id),
-    }
-    group = {
+    })
+    group = {path: _Column(getattr(Group, name)) for path, name in GROUP_DOCUMENT_COLUMNS.items()}
+    group.update({
         AttrPath(g, "id"): _Column(Group.id),
-        AttrPath(g, "externalId"): _Column(Group.external_id),
         AttrPath(g, "displayName"): _Column(Group.display_name, Group.display_name_lower),
         AttrPath(g, "meta", "created"): _Column(Group.created_at),
         AttrPath(g, "meta", "lastModified"): _Column(Group.updated_at),
         AttrPath(g, "meta", "resourceType"): _Column(literal(GROUP)),
-    }
+    })
     return {**{(USER, p): c for p, c in user.items()}, **{(GROUP, p): c for p, c in group.items()}}
 
 

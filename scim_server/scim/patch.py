@@ -63,7 +63,10 @@ def equality_terms(path: str, joiner: str) -> list[tuple[str, Any]] | None:
         if match is None:
             return None
         literal = match.group(2)
-        terms.append((match.group(1), json.loads(literal if literal.startswith('"') else literal.lower())))
+        try:
+            terms.append((match.group(1), json.loads(literal if literal.startswith('"') else literal.lower())))
+        except ValueError:  # an invalid escape: the full parser reports it
+            return None
         position = match.end()
         if position == len(text):
             return terms
@@ -108,6 +111,11 @@ class Patcher:
 
     # -- entry points -----------------------------------------------------------------------------
     def apply(self, op: str, path: str | None, value: Any) -> None:
+        if op == "remove" and path is not None and self.resource_type == GROUP:
+            ids = _member_ids_in_filter(path)
+            if ids is not None:  # Okta's removal, up to one operation per member: no parsing needed
+                self._change_members(MemberChange("remove", ids))
+                return
         extension = resolve_schema(self.resource_type, path) if path else None
         if path is None:
             self._apply_pathless(op, value)
@@ -128,7 +136,7 @@ class Patcher:
     def result(self) -> PatchResult:
         document = validate_document(self.resource_type, self.document)
         check_immutable(self.resource_type, self.original, document)
-        return PatchResult(document, self.member_changes)
+        return PatchResult(document, coalesced(self.member_changes))
 
     # -- pathless: the value is a set of attributes -------------------------------------------------
     def _apply_pathless(self, op: str, value: Any) -> None:
@@ -312,21 +320,53 @@ class Patcher:
         if target.parsed.value_filter is not None:
             self._remove_filtered_members(op, target)
         elif op == "remove" and value is None:
-            self.member_changes.append(MemberChange("remove_all"))
+            self._change_members(MemberChange("remove_all"))
         else:
             ids = member_ids(value)
             kind = {"add": "add", "replace": "replace", "remove": "remove"}[op]
-            self.member_changes.append(MemberChange(kind, ids))
+            self._change_members(MemberChange(kind, ids))
 
     def _remove_filtered_members(self, op: str, target: _Target) -> None:
         if op != "remove":
             raise ScimError(400, "A filtered members path can only be removed", "invalidPath")
-        terms = equality_terms(target.path, "or")
-        if terms is not None and all(name.lower() == "value" and isinstance(v, str) for name, v in terms):
-            self.member_changes.append(MemberChange("remove", tuple(dict.fromkeys(v for _, v in terms))))
+        ids = _member_ids_in_filter(target.path)
+        if ids is not None:
+            self._change_members(MemberChange("remove", ids))
             return
         predicate = value_filter_predicate(target.parsed.value_filter, target.definition)
-        self.member_changes.append(MemberChange("remove_matching", predicate=predicate))
+        self._change_members(MemberChange("remove_matching", predicate=predicate))
+
+    def _change_members(self, change: MemberChange) -> None:
+        self.member_changes.append(change)
+
+
+def coalesced(changes: list[MemberChange]) -> list[MemberChange]:
+    """Consecutive adds (or removes) of ids as one set operation: Okta's one ``members[value eq "ID"]``
+    operation per member becomes one statement, not 10,000."""
+    result: list[MemberChange] = []
+    run: list[str] = []
+    for index, change in enumerate(changes):
+        if change.kind in ("add", "remove"):
+            run.extend(change.ids)
+            following = changes[index + 1] if index + 1 < len(changes) else None
+            if following is None or following.kind != change.kind:
+                result.append(MemberChange(change.kind, tuple(dict.fromkeys(run))))
+                run = []
+        else:
+            result.append(change)
+    return result
+
+
+_MEMBER_FILTER_PATH = re.compile(r"\s*members\s*(\[.*\])\s*", re.IGNORECASE | re.DOTALL)
+
+
+def _member_ids_in_filter(path: str) -> tuple[str, ...] | None:
+    """The ids of ``members[value eq "a" or value eq "b"]``; None for any other path or filter."""
+    match = _MEMBER_FILTER_PATH.fullmatch(path)
+    terms = equality_terms(match.group(1), "or") if match else None
+    if terms is None or not all(name.lower() == "value" and isinstance(v, str) for name, v in terms):
+        return None
+    return tuple(dict.fromkeys(v for _, v in terms))
 
 
 

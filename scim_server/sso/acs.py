@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from scim_server.app import Services
 from scim_server.db import transaction, utcnow
 from scim_server.sso.idp_config import IdpSettings
+from scim_server.sso.portal import safe_target
 from scim_server.sso.response import (
     CLOCK_SKEW,
     Expectations,
@@ -70,6 +71,26 @@ def _answered_request(session, idp: IdpSettings, assertion: ValidatedAssertion, 
             in_response_to=assertion.in_response_to,
         )
     return request
+
+
+def relay_target(relay_state: str | None, public_url: str) -> str | None:
+    """The portal path a posted RelayState names (None when absent); anything else is refused.
+
+    A legitimate IdP echoes the RelayState we sent (always one of our portal paths) or the
+    admin-configured default of an IdP-initiated login; a foreign value is an open-redirect attempt.
+    Checked before the Response is consumed, so nothing is burned.
+    """
+    if not relay_state:
+        return None
+    target = safe_target(relay_state, public_url)
+    if target is None:
+        raise SamlRejected(
+            "RelayState is not one of our portal links (open redirect refused)",
+            "This sign-in link points outside this service, so it was not followed. "
+            "Please use the portal link your service desk gave you.",
+            relay_state=relay_state,
+        )
+    return target
 
 
 def log_rejection(exc: SamlRejected) -> None:

@@ -20,8 +20,9 @@ from scim_server.sync.rules import RulesProvider
 log = logging.getLogger(__name__)
 
 DESK_CACHE_SECONDS = 60.0
-_DESK_ID = re.compile(r"^[0-9]{1,10}$")
-PORTAL_PATH = re.compile(r"^/portal/([0-9]{1,10})$")
+_DESK_ID = re.compile(r"^[0-9]{1,10}\Z")
+PORTAL_PATH = re.compile(r"^/portal/([0-9]{1,10})\Z")  # \Z: "$" would allow a trailing newline
+MAX_RELAY_STATE = 2000
 
 
 class PortalsUnavailable(RuntimeError):
@@ -41,15 +42,18 @@ def is_desk_id(value: str) -> bool:
     return bool(_DESK_ID.match(value))
 
 
-def safe_target(relay_state: str | None) -> str | None:
+def safe_target(relay_state: str | None, public_url: str | None = None) -> str | None:
     """Map RelayState to one of our own ``/portal/<digits>`` paths, or None.
 
-    Only those paths (or a bare service desk ID, as some IdPs' "default RelayState" fields are
-    filled) are honoured; absolute URLs, scheme-relative ``//host``, backslash tricks and
-    ``javascript:`` never match, so RelayState cannot become an open redirect.
+    Only those paths, our own absolute portal links ``PUBLIC_URL/portal/<digits>`` (when
+    ``public_url`` is given) and bare service desk IDs (as some IdPs' "default RelayState" fields
+    are filled) are honoured; other absolute URLs, scheme-relative ``//host``, backslash tricks
+    and ``javascript:`` never match, so RelayState cannot become an open redirect.
     """
-    if not relay_state or len(relay_state) > 40:
+    if not relay_state or len(relay_state) > MAX_RELAY_STATE:
         return None
+    if public_url and relay_state.startswith(public_url.rstrip("/") + "/"):
+        relay_state = relay_state[len(public_url.rstrip("/")) :]
     if is_desk_id(relay_state):
         return f"/portal/{relay_state}"
     return relay_state if PORTAL_PATH.match(relay_state) else None

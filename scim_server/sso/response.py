@@ -195,7 +195,10 @@ def parse_instant(value: str | None) -> dt.datetime | None:
     base, fraction, zone = match.groups()
     fraction = (fraction or ".0")[:7]
     offset = "+00:00" if zone in (None, "Z") else zone
-    return dt.datetime.fromisoformat(f"{base}{fraction}{offset}").astimezone(dt.timezone.utc)
+    try:
+        return dt.datetime.fromisoformat(f"{base}{fraction}{offset}").astimezone(dt.timezone.utc)
+    except ValueError:  # shaped like a time but not one (month 13, hour 25, offset +99:00...)
+        _reject(f"malformed time value {value[:40]!r}")
 
 
 def _check_window(element: etree._Element, what: str, expect: Expectations, assertion_id: str) -> dt.datetime | None:

@@ -1,6 +1,7 @@
 """SAML login shim: SP metadata, SP-initiated login, the assertion consumer and portal links."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
@@ -8,7 +9,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from scim_server.app import db_session, services
 from scim_server.db import transaction, utcnow
 from scim_server.models import User
-from scim_server.sso.acs import AcceptedResponse, accept_response, log_rejection
+from scim_server.sso.acs import AcceptedResponse, accept_response, log_rejection, relay_target
 from scim_server.sso.attributes import Identity, IdentityError, identity_from
 from scim_server.sso.authn import authn_request_xml, new_request_id, redirect_url
 from scim_server.sso.idp_config import IdpSettings, load_idp
@@ -19,6 +20,7 @@ from scim_server.sso.response import SamlRejected
 from scim_server.sso.sp import metadata_xml, service_provider
 from scim_server.sso.state import PURPOSE_LOGIN, PURPOSE_TEST, IssuedRequest, remember_request
 from scim_server.sso.testlink import test_token_valid
+from scim_server.sync.worker import converge_user_now
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,15 @@ def error_page(status: int, title: str, message: str):
     return render_template("sso/error.html", title=title, message=message), status
 
 
+def _not_configured_page():
+    log.warning("SAML sign-in refused: no IdP is configured (jsm-scim sso import-metadata FILE_OR_URL)")
+    return error_page(503, "Sign-in not configured", "Single sign-on has not been set up yet. Please contact your administrator.")
+
+
+def _portals_unavailable_page():
+    return error_page(503, "Portals unavailable", "The service desk list cannot be loaded right now. Please try again shortly.")
+
+
 def _catalog() -> PortalCatalog:
     catalog = current_app.extensions.get("sso_portal_catalog")
     if catalog is None:
@@ -54,7 +65,7 @@ def _portal_list_page(user_id: str, email: str, status: int, requested: str | No
         portals = _catalog().allowed_portals(user_id)
     except PortalsUnavailable as exc:
         log.error("portal list unavailable: %s", exc)
-        return error_page(503, "Portals unavailable", "The service desk list cannot be loaded right now. Please try again shortly.")
+        return _portals_unavailable_page()
     return render_template("sso/portals.html", portals=portals, email=email, requested=requested), status
 
 
@@ -64,7 +75,7 @@ def _go_to_portal(desk_id: str, user_id: str, email: str):
         allowed = _catalog().allowed_portals(user_id)
     except PortalsUnavailable as exc:
         log.error("portal access check unavailable: %s", exc)
-        return error_page(503, "Portals unavailable", "The service desk list cannot be loaded right now. Please try again shortly.")
+        return _portals_unavailable_page()
     for portal in allowed:
         if portal.desk_id == desk_id:
             return redirect(portal.portal_url, 302)
@@ -89,7 +100,7 @@ def _configured_idp() -> IdpSettings | None:
 def _start_login(purpose: str, target: str | None):
     idp = _configured_idp()
     if idp is None:
-        return error_page(503, "Sign-in not configured", "Single sign-on has not been set up yet. Please contact your administrator.")
+        return _not_configured_page()
     sp = service_provider(services())
     issued = IssuedRequest(new_request_id(), purpose, target)
     now = utcnow()
@@ -119,7 +130,7 @@ def metadata():
 
 @blueprint.get("/saml/login")
 def login():
-    return _start_login(PURPOSE_LOGIN, safe_target(request.args.get("target")))
+    return _start_login(PURPOSE_LOGIN, safe_target(request.args.get("target"), services().settings.effective_public_url))
 
 
 @blueprint.get("/portal/<desk_id>")
@@ -160,9 +171,11 @@ def test_configuration():
 def acs():
     idp = _configured_idp()
     if idp is None:
-        return error_page(503, "Sign-in not configured", "Single sign-on has not been set up yet. Please contact your administrator.")
+        return _not_configured_page()
+    sp = service_provider(services())
     try:
-        accepted = accept_response(services(), service_provider(services()), idp, request.form.get("SAMLResponse"))
+        relayed = relay_target(request.form.get("RelayState"), sp.public_url)
+        accepted = accept_response(services(), sp, idp, request.form.get("SAMLResponse"))
     except SamlRejected as exc:
         log_rejection(exc)
         return error_page(exc.status, "Sign-in failed", exc.visitor_message)
@@ -173,10 +186,12 @@ def acs():
     except IdentityError as exc:
         log.warning("SAML login refused: %s (assertion_id=%r)", exc, accepted.assertion.assertion_id)
         return error_page(400, "Sign-in failed", "Your identity provider did not send an e-mail address for you. Please contact your administrator.")
-    return _log_in(accepted, idp, identity)
+    # SP-initiated: the target we stored with the request; IdP-initiated: the checked RelayState.
+    target = accepted.request.target if accepted.request is not None else relayed
+    return _log_in(idp, identity, accepted.assertion.session_not_on_or_after, target)
 
 
-def _log_in(accepted: AcceptedResponse, idp: IdpSettings, identity: Identity):
+def _log_in(idp: IdpSettings, identity: Identity, idp_session_limit: dt.datetime | None, target: str | None):
     try:
         user = provision(services().session_factory, identity, idp.jit_directory)
     except ProvisioningError as exc:
@@ -186,19 +201,13 @@ def _log_in(accepted: AcceptedResponse, idp: IdpSettings, identity: Identity):
         log.warning("SAML login refused: user %s is deactivated in directory %s", user.user_id, user.directory_name)
         return error_page(403, "Account deactivated", "Your account is deactivated. Please contact your administrator.")
     converge_now(user.user_id)
-    start_session(user.user_id, identity.email, accepted.assertion.session_not_on_or_after)
+    start_session(user.user_id, identity.email, idp_session_limit)
     log.info("SAML login: user %s (directory %s, created=%s)", user.user_id, user.directory_name, user.created)
-    target = accepted.request.target if accepted.request is not None else safe_target(request.form.get("RelayState"))
     return _go_to_target(target, user.user_id, identity.email)
 
 
 def converge_now(user_id: str) -> None:
     """Push the user to JSM at once so the portal knows them; on failure the worker retries."""
-    try:
-        from scim_server.sync.worker import converge_user_now
-    except ImportError:  # pragma: no cover - only while the sync feature is incomplete
-        log.error("scim_server.sync.worker.converge_user_now is missing; user %s waits for the worker", user_id)
-        return
     try:
         converge_user_now(services(), user_id)
     except Exception:  # JSM down must not block the login: the outbox mark stays

@@ -9,13 +9,15 @@ from sqlalchemy.orm import Session
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
+from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS
 from scim_server.scim.errors import ScimError, not_found
 from scim_server.scim.patch import MemberChange
 from scim_server.store import members
-from scim_server.store.common import IN_CHUNK, ListQuery, Scope, plan_with_values, check_lengths, flush_unique, list_page, record_write, touch
+from scim_server.store.common import IN_CHUNK, ListQuery, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
 from scim_server.store.members import MembershipDelta
 
 DUPLICATE = "A group with this displayName already exists"
+_LABELS = {column: str(path) for path, column in GROUP_DOCUMENT_COLUMNS.items()}
 
 
 def group_document(group: Group) -> dict[str, Any]:
@@ -38,10 +40,9 @@ def _check_display_name_free(session: Session, group: Group, display_name_lower:
 
 
 def _write(session: Session, group: Group, document: dict[str, Any]) -> None:
-    columns = {"display_name": document["displayName"], "external_id": document.get("externalId")}
+    columns = {column: document.get(path.attribute) for path, column in GROUP_DOCUMENT_COLUMNS.items()}
     columns["display_name_lower"] = columns["display_name"].lower()
-    check_lengths(Group, columns, {"display_name": "displayName", "display_name_lower": "displayName",
-                                   "external_id": "externalId"})
+    check_lengths(Group, columns, {**_LABELS, "display_name_lower": "displayName"})
     _check_display_name_free(session, group, columns["display_name_lower"])
     for name, value in columns.items():
         setattr(group, name, value)

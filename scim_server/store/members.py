@@ -1,19 +1,21 @@
 """Group membership as set operations in SQL: a PATCH never loads a whole group.
 
-Every statement works on chunks of ids (bounded IN lists), so 10,000 members in one request are a
-few dozen statements.
+A list of ids is one array parameter on PostgreSQL and chunks of bounded IN lists on SQLite, so
+10,000 members in one request are a handful of statements.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import delete, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scim_server.models import GroupMember, User
 from scim_server.scim.errors import ScimError
-from scim_server.store.common import chunked, in_values
+from scim_server.store.common import id_batches, in_values
 
 MEMBER_DISPLAY = func.coalesce(User.display_name, User.user_name)
 
@@ -31,7 +33,7 @@ class MembershipDelta:
 def require_users(session: Session, directory_id: int, user_ids: tuple[str, ...]) -> None:
     """Every id must be a user of this directory; 400 invalidValue naming the first unknown ones."""
     found: set[str] = set()
-    for chunk in chunked(user_ids):
+    for chunk in id_batches(session, user_ids):
         # by primary key only: a planner without statistics may prefer the directory index and scan
         rows = session.execute(select(User.id, User.directory_id).where(in_values(session, User.id, chunk)))
         found.update(user_id for user_id, directory in rows if directory == directory_id)
@@ -44,24 +46,27 @@ def require_users(session: Session, directory_id: int, user_ids: tuple[str, ...]
 def add_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -> int:
     """Insert the memberships that do not exist yet (adds are idempotent); the number added.
 
-    One INSERT ... SELECT per chunk: the database picks the missing ones, nothing is read back.
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: the primary key skips existing members by an
+    index probe per row, whatever plan the database picks, and nothing is read back.
     """
     added = 0
-    for chunk in chunked(user_ids):
-        existing = select(GroupMember.user_id).where(
-            GroupMember.group_id == group_id, GroupMember.user_id == User.id
-        )
-        missing = select(literal(group_id, GroupMember.group_id.type), User.id).where(
-            in_values(session, User.id, chunk), ~existing.exists()
-        )
-        result = session.execute(insert(GroupMember).from_select(["group_id", "user_id"], missing))
-        added += result.rowcount or 0
+    for chunk in id_batches(session, user_ids):
+        rows = select(literal(group_id, GroupMember.group_id.type), User.id).where(in_values(session, User.id, chunk))
+        statement = (_insert(session)(GroupMember).from_select(["group_id", "user_id"], rows)
+                     .on_conflict_do_nothing()
+                     .execution_options(preserve_rowcount=True))  # else psycopg reports -1 for INSERT..SELECT
+        added += session.execute(statement).rowcount
     return added
+
+
+def _insert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT construct (both PostgreSQL's and SQLite's know ON CONFLICT)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def remove_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -> int:
     removed = 0
-    for chunk in chunked(user_ids):
+    for chunk in id_batches(session, user_ids):
         result = session.execute(
             delete(GroupMember).where(GroupMember.group_id == group_id, in_values(session, GroupMember.user_id, chunk))
         )
@@ -101,7 +106,7 @@ def member_count(session: Session, group_id: str) -> int:
 def members_of_groups(session: Session, group_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
     """group id -> [(user id, display)], ordered by user id (only called when members are wanted)."""
     result: dict[str, list[tuple[str, str]]] = {group_id: [] for group_id in group_ids}
-    for chunk in chunked(group_ids):
+    for chunk in id_batches(session, group_ids):
         rows = session.execute(
             select(GroupMember.group_id, User.id, MEMBER_DISPLAY)
             .join(User, User.id == GroupMember.user_id)

@@ -8,14 +8,16 @@ from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
-from scim_server.scim.attributes import ENTERPRISE_SCHEMA, USER, USER_SCHEMA, schema_attributes
+from scim_server.scim.attributes import USER, USER_SCHEMA, schema_attributes
+from scim_server.scim.columns import USER_DOCUMENT_COLUMNS
 from scim_server.scim.errors import ScimError, not_found
+from scim_server.scim.paths import AttrPath
 from scim_server.sync.outbox import mark_dirty
 from scim_server.store.common import (
     ListQuery,
     Scope,
     check_lengths,
-    chunked,
+    id_batches,
     in_values,
     flush_unique,
     list_page,
@@ -23,35 +25,14 @@ from scim_server.store.common import (
     touch,
 )
 
-# column -> (schema, attribute, sub-attribute): the singular attributes indexed for filtering
-USER_COLUMNS: dict[str, tuple[str, str, str | None]] = {
-    "user_name": (USER_SCHEMA, "userName", None),
-    "external_id": (USER_SCHEMA, "externalId", None),
-    "display_name": (USER_SCHEMA, "displayName", None),
-    "given_name": (USER_SCHEMA, "name", "givenName"),
-    "family_name": (USER_SCHEMA, "name", "familyName"),
-    "formatted_name": (USER_SCHEMA, "name", "formatted"),
-    "nick_name": (USER_SCHEMA, "nickName", None),
-    "title": (USER_SCHEMA, "title", None),
-    "user_type": (USER_SCHEMA, "userType", None),
-    "preferred_language": (USER_SCHEMA, "preferredLanguage", None),
-    "locale": (USER_SCHEMA, "locale", None),
-    "timezone": (USER_SCHEMA, "timezone", None),
-    "employee_number": (ENTERPRISE_SCHEMA, "employeeNumber", None),
-    "cost_center": (ENTERPRISE_SCHEMA, "costCenter", None),
-    "organization": (ENTERPRISE_SCHEMA, "organization", None),
-    "division": (ENTERPRISE_SCHEMA, "division", None),
-    "department": (ENTERPRISE_SCHEMA, "department", None),
-    "manager_id": (ENTERPRISE_SCHEMA, "manager", "value"),
-}
-_LABELS = {column: (f"{a}.{s}" if s else a) for column, (_, a, s) in USER_COLUMNS.items()}
+_LABELS = {column: str(path) for path, column in USER_DOCUMENT_COLUMNS.items()}
 
 
-def _value(document: dict[str, Any], schema: str, attribute: str, sub: str | None) -> Any:
-    section = document if schema == USER_SCHEMA else document.get(schema) or {}
-    value = section.get(attribute)
-    if sub is not None:
-        value = value.get(sub) if isinstance(value, dict) else None
+def _value(document: dict[str, Any], path: AttrPath) -> Any:
+    section = document if path.schema == USER_SCHEMA else document.get(path.schema) or {}
+    value = section.get(path.attribute)
+    if path.sub_attribute is not None:
+        value = value.get(path.sub_attribute) if isinstance(value, dict) else None
     return value
 
 
@@ -64,7 +45,7 @@ def primary_value(values: list[dict[str, Any]] | None) -> str | None:
 
 def derived_columns(document: dict[str, Any]) -> dict[str, Any]:
     """Index columns of a canonical User document."""
-    columns = {column: _value(document, *path) for column, path in USER_COLUMNS.items()}
+    columns = {column: _value(document, path) for path, column in USER_DOCUMENT_COLUMNS.items()}
     columns["user_name_lower"] = columns["user_name"].lower()
     columns["active"] = document.get("active", True)
     columns["primary_email"] = primary_value(document.get("emails"))
@@ -164,7 +145,7 @@ def _changed_attributes(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
 def delete_user(session: Session, scope: Scope, user: User) -> None:
     """Delete the user; the groups it was in lose a member, so they change version and propagate."""
     group_ids = list(session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
-    for chunk in chunked(group_ids):
+    for chunk in id_batches(session, group_ids):
         session.execute(
             update(Group).where(in_values(session, Group.id, chunk)).values(version=Group.version + 1, updated_at=utcnow())
         )
@@ -184,7 +165,7 @@ def list_users(session: Session, directory_id: int, query: ListQuery) -> tuple[i
 def groups_of_users(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
     """user id -> [(group id, group displayName)], for the readOnly ``groups`` attribute."""
     result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
-    for chunk in chunked(user_ids):
+    for chunk in id_batches(session, user_ids):
         rows = session.execute(
             select(GroupMember.user_id, Group.id, Group.display_name)
             .join(Group, Group.id == GroupMember.group_id)

@@ -26,6 +26,8 @@ USER, GROUP, ORGANIZATION = "user", "group", "org"
 PRIORITY = {USER: 0, GROUP: 1, ORGANIZATION: 2}
 
 PENDING, DONE, DEAD, BLOCKED = "pending", "done", "dead", "blocked"
+#: Returned by ``fail`` when the entity was re-marked meanwhile (not a stored status: the mark is pending).
+SUPERSEDED = "superseded"
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 900.0
@@ -184,7 +186,11 @@ def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
 
 
 def fail(session: Session, item: Claim, error: str, max_attempts: int) -> str:
-    """Count a failed attempt: back off, or dead-letter after ``max_attempts``. Returns the new status."""
+    """Count a failed attempt: back off, or dead-letter after ``max_attempts``.
+
+    Returns the new status, or ``SUPERSEDED`` when the entity changed meanwhile: then the failed
+    attempt is not counted and the mark is converged again from the new data at once.
+    """
     attempts = item.attempts + 1
     status = DEAD if attempts >= max_attempts else PENDING
     now = utcnow()
@@ -198,7 +204,7 @@ def fail(session: Session, item: Claim, error: str, max_attempts: int) -> str:
     )
     if not result.rowcount:  # re-marked meanwhile: new data, fresh attempt
         release(session, item)
-        return PENDING
+        return SUPERSEDED
     return status
 
 

@@ -28,14 +28,12 @@ from scim_server.sync.converge import Converger, desired_organization_names, mar
 from scim_server.sync.jsm import JsmCatalog, make_jsm_client
 from scim_server.sync.rules import Rules, RulesError, RulesProvider
 
-
-HOUSEKEEPING_INTERVAL_S = 3600.0
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_INTERVAL_S = 3600.0
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_CLAIM_BATCH = 20
 _RULES_ROW = "rules"
-
 
 
 @dataclass
@@ -209,10 +207,11 @@ class Worker:
             status = outbox.fail(session, item, message, self.settings.sync_max_attempts)
         log.warning("converging %s %s failed (attempt %d, now %s): %s",
                     item.kind, item.entity_id, item.attempts + 1, status, message)
-        self._count("dead" if status == outbox.DEAD else "failed")
+        self._count({outbox.DEAD: "dead", outbox.SUPERSEDED: "superseded"}.get(status, "failed"))
 
     def _count(self, outcome: str) -> None:
-        name = {"done": "done", "superseded": "superseded", "blocked": "blocked"}.get(outcome, "failed")
+        """Count ``outcome`` (done, superseded, blocked, failed or dead; dead counts as failed)."""
+        name = "failed" if outcome == "dead" else outcome
         setattr(self.stats, name, getattr(self.stats, name) + 1)
         metrics.observe_sync_job(outcome)
 

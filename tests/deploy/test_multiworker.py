@@ -2,9 +2,9 @@
 processes against one JSM (the emulator), pushed concurrently over real HTTP.
 
 Every propagation job must be applied exactly once: one ``POST /customer`` per user, one
-organization per group, no duplicates, and exactly the expected memberships in the end. The
-deployment is started once for the module; each test pushes its own workload (own e-mail domain
-and group names) and compares only its own part of the JSM state, and the request counts it caused.
+organization per group, no duplicates, and exactly the expected memberships in the end. Each
+phase pushes its own workload (own e-mail domain and group names) and compares only its own part
+of the JSM state, and the JSM requests it caused.
 """
 from __future__ import annotations
 
@@ -36,17 +36,16 @@ CREATE_ORGANIZATION = "POST /rest/servicedeskapi/organization"
 HTTP_WORKERS, SYNC_WORKERS = 2, 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer() as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def production_stack(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture
+def production_stack(emulator: EmulatorServer, tmp_path) -> Iterator[Stack]:
     with bridge_stack(backend="postgresql", http_workers=HTTP_WORKERS, sync_workers=SYNC_WORKERS,
-                      jsm_url=emulator.url, workdir=tmp_path_factory.mktemp("multiworker"),
-                      postgres_admin_url=POSTGRES_URL) as stack:
+                      jsm_url=emulator.url, workdir=tmp_path, postgres_admin_url=POSTGRES_URL) as stack:
         yield stack
 
 
@@ -78,7 +77,7 @@ def assert_converged_exactly(stack: Stack, emulator: EmulatorServer, workload: W
     stack.check_alive()
 
 
-def test_concurrent_push_propagates_every_job_exactly_once(production_stack, emulator, driver):
+def push_concurrently_and_check_exactly_once(stack: Stack, emulator: EmulatorServer, driver: HttpDriver) -> None:
     workload = Workload(users=120, groups=6, memberships_per_user=2, domain="exactly-once.example.com",
                         label="Once")
     calls = RouteCounter(emulator)
@@ -88,30 +87,38 @@ def test_concurrent_push_propagates_every_job_exactly_once(production_stack, emu
                                              lambda: group_ids.extend(push_groups(driver, workload))])
     push_memberships(driver, workload, user_ids, group_ids, per_patch=10)
 
-    assert_converged_exactly(production_stack, emulator, workload)
+    assert_converged_exactly(stack, emulator, workload)
     customers = [c for c in emulator.emulator.state_dict()["customers"] if workload.owns_email(c["emailAddress"])]
     assert len(customers) == workload.users
     assert calls[CREATE_CUSTOMER] == workload.users
     assert calls[CREATE_ORGANIZATION] == workload.groups
 
 
-def test_membership_removals_converge_without_recreating_anything(production_stack, emulator, driver):
+def remove_memberships_and_check_nothing_is_recreated(stack: Stack, emulator: EmulatorServer,
+                                                      driver: HttpDriver) -> None:
     both = Workload(users=40, groups=4, memberships_per_user=2, domain="removals.example.com", label="Leave")
     user_ids = push_users(driver, both)
     group_ids = push_groups(driver, both)
     push_memberships(driver, both, user_ids, group_ids, per_patch=5)
-    assert_converged_exactly(production_stack, emulator, both)
+    assert_converged_exactly(stack, emulator, both)
     calls = RouteCounter(emulator)
 
     # Every user leaves its second group, concurrently in all groups: each stays in one organization.
     leaving = {j: [user_ids[i] for i in range(both.users) if (i + 1) % both.groups == j] for j in range(both.groups)}
-    assert sum(len(ids) for ids in leaving.values()) == both.users
     driver.map("remove", lambda j: driver.call("remove", "PATCH", f"/Groups/{group_ids[j]}",
                                                 body=members_patch("remove", leaving[j]), expect=(200, 204)),
                list(leaving))
     one = Workload(users=40, groups=4, memberships_per_user=1, domain="removals.example.com", label="Leave")
-    assert_converged_exactly(production_stack, emulator, one)
+    assert_converged_exactly(stack, emulator, one)
     assert calls[CREATE_CUSTOMER] == 0
     assert calls[CREATE_ORGANIZATION] == 0
     assert calls["POST /rest/servicedeskapi/organization/{id}/user"] == 0
     assert calls["DELETE /rest/servicedeskapi/organization/{id}/user"] >= 1
+
+
+def test_gunicorn_and_three_sync_workers_apply_every_job_exactly_once(production_stack, emulator, driver):
+    """One deployment (starting it is most of the cost), two workloads one after the other."""
+    push_concurrently_and_check_exactly_once(production_stack, emulator, driver)
+    remove_memberships_and_check_nothing_is_recreated(production_stack, emulator, driver)
+    gunicorn_log = (production_stack.log_dir / "gunicorn.log").read_text()
+    assert gunicorn_log.count("Booting worker") >= HTTP_WORKERS, "gunicorn did not run several workers"

@@ -73,3 +73,20 @@ def test_groups(idp):
     assert "members" not in single and single["displayName"] == "Group1DisplayName"
     patch(idp, url, {"op": "Replace", "path": "displayName", "value": "Renamed"})
     assert idp("GET", url).json()["displayName"] == "Renamed"
+
+
+def test_manager_forms_and_add_meant_as_replace(idp):
+    boss = idp("POST", "/Users", entra_user("boss@example.com", "ext-boss")).json()["id"]
+    user = idp("POST", "/Users", entra_user("report@example.com", "ext-r")).json()
+    url = f"/Users/{user['id']}"
+    patch(idp, url, {"op": "Add", "path": f"{ENTERPRISE}:manager",
+                     "value": [{"$ref": f"../Users/{boss}", "value": boss}]})
+    assert idp("GET", url).json()[ENTERPRISE]["manager"]["value"] == boss
+    assert idp("GET", "/Users", filter=f'{ENTERPRISE}:manager.value eq "{boss}"').json()["totalResults"] == 1
+    patch(idp, url, {"op": "Remove", "path": f"{ENTERPRISE}:manager"})
+    assert "manager" not in idp("GET", url).json()[ENTERPRISE]
+    patch(idp, url, {"op": "Add", "path": "displayName", "value": "First"},
+          {"op": "Add", "path": "displayName", "value": "Second"})  # "add" where "replace" is meant
+    assert idp("GET", url).json()["displayName"] == "Second"
+    bad = idp("PATCH", url, {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "Nope"}]})
+    assert bad.status_code == 400 and bad.json()["scimType"] == "invalidValue"

@@ -311,8 +311,27 @@ def test_stats_count_templated_api_routes_only(api, jsm_emulator):
 
     stats = requests.get(f"{jsm_emulator.url}/_emulator/stats", timeout=5).json()
 
-    assert stats == {"requests": 3, "by_route": {"POST /rest/servicedeskapi/organization": 1,
-                                                 "GET /rest/servicedeskapi/organization/{id}": 2}}
+    assert stats["requests"] == 3 and stats["by_route"] == {"POST /rest/servicedeskapi/organization": 1,
+                                                             "GET /rest/servicedeskapi/organization/{id}": 2}
+    assert stats["effects"]["organizations_created"] == 1
+
+
+def test_effects_count_only_real_changes(api, jsm_emulator):
+    alice, bob = api.customer("alice@example.com")["accountId"], api.customer("bob@example.com")["accountId"]
+    org = api.org("Acme")["id"]
+    assert api.org("Acme")["id"] == org  # same name again: no new organization
+    assert api("POST", f"{SD}/customer", json={"email": "alice@example.com"}).status_code == 400  # duplicate
+    for _ in range(2):  # the second call of each pair is a no-op in JSM
+        assert api("POST", f"{SD}/organization/{org}/user", json={"accountIds": [alice, bob]}).status_code == 204
+        assert api("POST", f"{SD}/servicedesk/1/organization", json={"organizationId": int(org)}).status_code == 204
+    for _ in range(2):
+        assert api("DELETE", f"{SD}/organization/{org}/user", json={"accountIds": [bob]}).status_code == 204
+        assert api("DELETE", f"{SD}/servicedesk/1/organization", json={"organizationId": int(org)}).status_code == 204
+    assert api("DELETE", f"{SD}/organization/{org}").status_code == 204
+
+    assert jsm_emulator.emulator.stats_dict()["effects"] == {
+        "customers_created": 2, "organizations_created": 1, "organizations_deleted": 1, "members_added": 2,
+        "members_removed": 1, "desk_links_added": 1, "desk_links_removed": 1}
 
 
 def test_faults_endpoint_injects_429_and_503_without_changing_state(api, jsm_emulator):
@@ -357,7 +376,8 @@ def test_reset_endpoint(api, jsm_emulator):
 
     state = jsm_emulator.emulator.state_dict()
     assert state["customers"] == [] and len(state["servicedesks"]) == 2
-    assert jsm_emulator.emulator.stats_dict() == {"requests": 0, "by_route": {}}
+    stats = jsm_emulator.emulator.stats_dict()
+    assert (stats["requests"], stats["by_route"]) == (0, {}) and not any(stats["effects"].values())
     assert api("GET", f"{SD}/servicedesk").status_code == 200
 
 

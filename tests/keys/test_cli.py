@@ -71,6 +71,17 @@ def test_list_json_fields_days_left_and_no_token(cli, client, protected):
     assert rows["a"]["directory"] == "default"
 
 
+def test_list_flags_keys_that_expire_within_30_days(cli):
+    created_token(cli("keys", "create", "--name", "soon", "--expires-in-days", "30"))
+    created_token(cli("keys", "create", "--name", "later", "--expires-in-days", "32"))
+    rows = {row["name"]: row for row in key_rows(cli)}
+    assert (rows["soon"]["status"], rows["soon"]["days_left"]) == ("expiring", 29)
+    assert (rows["later"]["status"], rows["later"]["days_left"]) == ("active", 31)
+    table = cli("keys", "list").stdout
+    soon_line = next(line for line in table.splitlines() if "soon" in line)
+    assert "expiring" in soon_line and " 29 " in soon_line
+
+
 def test_list_table_for_humans(cli):
     token = created_token(cli("keys", "create", "--name", "table-key"))
     result = cli("keys", "list")

@@ -65,3 +65,73 @@ def test_oversized_body_is_413(database_url, session_factory):
         assert_scim_error(response, 413)
     finally:
         app.extensions["jsm_scim"].engine.dispose()
+
+
+def _stored_state(session_factory) -> dict:
+    """Every row a SCIM write can touch: resources, index rows, memberships, audit trail, outbox."""
+    from sqlalchemy import select
+
+    from scim_server.models import Group, GroupMember, User, UserValue
+    from scim_server.models.audit import AuditEvent
+    from scim_server.models.sync import SyncMark
+
+    with session_factory() as session:
+        return {
+            "users": sorted((u.id, u.user_name, u.version, repr(u.document)) for u in session.scalars(select(User))),
+            "values": sorted((v.user_id, v.attribute, v.value) for v in session.scalars(select(UserValue))),
+            "groups": sorted((g.id, g.display_name, g.version) for g in session.scalars(select(Group))),
+            "members": sorted((m.group_id, m.user_id) for m in session.scalars(select(GroupMember))),
+            "audit": session.query(AuditEvent).count(),
+            "marks": sorted((m.kind, m.entity_id, m.generation) for m in session.scalars(select(SyncMark))),
+        }
+
+
+def test_rejected_requests_change_nothing_stored(client, auth, session_factory):
+    """Item 5: each bad input gets its status and scimType, and no row changes (not even audit/outbox)."""
+    from tests.scim.resources_helpers import GROUP_SCHEMA, create_group
+
+    user = create_user(client, auth, "keep@example.com", title="Keeper")
+    other = create_user(client, auth, "other@example.com")
+    group = create_group(client, auth, "Keepers", [user["id"]])
+    users, groups = "/scim/v2/Users", "/scim/v2/Groups"
+    u, g = f"{users}/{user['id']}", f"{groups}/{group['id']}"
+    json_headers = {**auth, "Content-Type": "application/scim+json"}
+    cases = [
+        ("POST", users, {"data": "{not json", "headers": json_headers}, 400, "invalidSyntax"),
+        ("PATCH", u, {"data": '{"schemas": [', "headers": json_headers}, 400, "invalidSyntax"),
+        ("POST", users, {"json": {"userName": "x@example.com"}}, 400, "invalidSyntax"),
+        ("POST", users, {"json": user_body("y@example.com", shoeSize=9)}, 400, "invalidSyntax"),
+        ("PUT", u, {"json": user_body("keep@example.com", active="perhaps")}, 400, "invalidValue"),
+        ("PUT", u, {"json": user_body("OTHER@example.com")}, 409, "uniqueness"),
+        ("POST", users, {"json": user_body("Keep@Example.com")}, 409, "uniqueness"),
+        ("PATCH", u, {"json": patch_body({"op": "replace", "path": "title", "value": "Boss"},
+                                         {"op": "replace", "path": "meta.created", "value": "x"})}, 400, "mutability"),
+        ("PATCH", u, {"json": patch_body({"op": "replace", "path": "title", "value": "Boss"},
+                                         {"op": "replace", "path": "shoeSize", "value": 9})}, 400, "invalidPath"),
+        ("PATCH", u, {"json": patch_body({"op": "replace", "path": 'emails[type eq', "value": "x"})}, 400,
+         "invalidPath"),
+        ("PATCH", u, {"json": patch_body({"op": "remove", "path": 'emails[type eq "home"]'})}, 400, "noTarget"),
+        ("PATCH", u, {"json": patch_body({"op": "remove"})}, 400, "noTarget"),
+        ("PATCH", u, {"json": patch_body({"op": "replace", "path": "active", "value": "perhaps"})}, 400,
+         "invalidValue"),
+        ("PATCH", g, {"json": patch_body({"op": "add", "path": "members", "value": [{"value": other["id"]}]},
+                                         {"op": "add", "path": "members", "value": [{"value": "no-such-user"}]})},
+         400, "invalidValue"),
+        ("PATCH", g, {"json": patch_body({"op": "replace", "path": "displayName", "value": "Renamed"},
+                                         {"op": "add", "path": "members", "value": [{"value": "x", "type": "Group"}]})},
+         400, "invalidValue"),
+        ("PUT", g, {"json": {"schemas": [GROUP_SCHEMA], "displayName": "Renamed", "members": [{"value": "nobody"}]}},
+         400, "invalidValue"),
+        ("GET", users, {"query_string": {"filter": 'userName eq "a" and shoeSize eq "x"'}}, 400, "invalidFilter"),
+        ("POST", f"{users}/.search", {"json": {"filter": "x"}}, 400, "invalidSyntax"),
+        ("PATCH", u, {"json": patch_body({"op": "replace", "path": "title", "value": "Boss"}),
+                      "headers": {**auth, "If-Match": 'W/"99"'}}, 412, None),
+        ("DELETE", u, {"headers": {**auth, "If-Match": 'W/"99"'}}, 412, None),
+        ("DELETE", users, {}, 405, None),
+    ]
+    before = _stored_state(session_factory)
+    for method, path, kwargs, status, scim_type in cases:
+        kwargs.setdefault("headers", auth)
+        response = client.open(path, method=method, **kwargs)
+        assert_scim_error(response, status, scim_type)
+        assert _stored_state(session_factory) == before, (method, path, kwargs)

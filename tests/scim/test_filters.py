@@ -497,3 +497,31 @@ def test_filters_over_http(client, auth):
         response = search(client, auth, bad)
         assert response.status_code == 400, bad
         assert response.get_json()["scimType"] == "invalidFilter", bad
+
+
+def test_every_indexed_attribute_is_written_and_filterable(client, auth):
+    """One map (scim.columns) serves the store and the filters: a value written through POST is found
+    by an ``eq`` filter and ordered by ``sortBy`` on each of its attributes."""
+    from scim_server.scim.columns import USER_DOCUMENT_COLUMNS
+
+    def document(tag: str) -> dict:
+        body = {"schemas": [USER_SCHEMA, ENT], "userName": f"{tag}@acme.com", ENT: {}}
+        for path in USER_DOCUMENT_COLUMNS:
+            section = body if path.schema == USER_SCHEMA else body[ENT]
+            if path.sub_attribute:
+                section.setdefault(path.attribute, {})[path.sub_attribute] = f"{tag}-{path.sub_attribute}"
+            elif path.attribute != "userName":
+                section[path.attribute] = f"{tag}-{path.attribute}"
+        return body
+
+    ids = {}
+    for tag in ("b", "a"):
+        response = client.post("/scim/v2/Users", json=document(tag), headers=auth)
+        assert response.status_code == 201, response.get_json()
+        ids[tag] = response.get_json()["id"]
+    for path in USER_DOCUMENT_COLUMNS:
+        value = "a@acme.com" if path.attribute == "userName" else f"a-{path.sub_attribute or path.attribute}"
+        found = search(client, auth, f'{path} eq "{value}"').get_json()
+        assert [r["id"] for r in found["Resources"]] == [ids["a"]], path
+        ordered = client.get(f"/scim/v2/Users?sortBy={path}&attributes=id", headers=auth).get_json()
+        assert [r["id"] for r in ordered["Resources"]] == [ids["a"], ids["b"]], path

@@ -100,13 +100,26 @@ def test_member_operations_become_set_changes():
         op("replace", "members", []),
         op("remove", "members"),
     ], "g-1")
-    assert result.member_changes == [
-        MemberChange("add", ("u1",)), MemberChange("remove", ("u2",)), MemberChange("remove", ("u3", "u4")),
+    assert result.member_changes == [  # consecutive removes are one set operation
+        MemberChange("add", ("u1",)), MemberChange("remove", ("u2", "u3", "u4")),
         MemberChange("replace", ()), MemberChange("remove_all"),
     ]
     with pytest.raises(ScimError) as raised:
         apply_patch("Group", group, [op("add", "members", [{"value": "x", "type": "Group"}])], "g-1")
     assert raised.value.scim_type == "invalidValue"
+
+
+def test_okta_removals_one_operation_per_member_coalesce_in_order():
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "G"}
+    operations = [op("remove", f'members[value eq "u{i}"]') for i in range(3)]
+    operations += [op("add", "members", [{"value": "u1"}]), op("add", "members", [{"value": "u9"}, {"value": "u1"}]),
+                   op("remove", 'MEMBERS[VALUE EQ "u9"]')]
+    assert apply_patch("Group", group, operations, "g-1").member_changes == [
+        MemberChange("remove", ("u0", "u1", "u2")), MemberChange("add", ("u1", "u9")), MemberChange("remove", ("u9",)),
+    ]
+    with pytest.raises(ScimError) as raised:  # an invalid escape is still reported by the parser
+        apply_patch("Group", group, [op("remove", 'members[value eq "a\\q"]')], "g-1")
+    assert raised.value.scim_type == "invalidPath"
 
 
 def test_equality_terms():

@@ -74,9 +74,12 @@ def _new_key_and_cert(common_name: str) -> tuple[bytes, bytes]:
 
 
 class SamlIdp:
-    def __init__(self, directory: Path, sp_metadata: str, name: str = "idp", entity_id: str = ENTITY_ID) -> None:
+    def __init__(
+        self, directory: Path, sp_metadata: str, name: str = "idp", entity_id: str = ENTITY_ID, sso_url: str = SSO_URL
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.entity_id = entity_id
+        self.sso_url = sso_url
         self.key_path, self.cert_path = _key_and_cert(directory, name)
         config = IdPConfig()
         config.load(
@@ -84,7 +87,7 @@ class SamlIdp:
                 "entityid": entity_id,
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": [(SSO_URL, BINDING_HTTP_REDIRECT)]},
+                        "endpoints": {"single_sign_on_service": [(sso_url, BINDING_HTTP_REDIRECT)]},
                         "policy": {"default": {"lifetime": {"minutes": 5}, "name_form": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}},
                     }
                 },
@@ -106,7 +109,7 @@ class SamlIdp:
     def settings(self, **overrides) -> IdpSettings:
         values = {
             "entity_id": self.entity_id,
-            "sso_url": SSO_URL,
+            "sso_url": self.sso_url,
             "certificates": parse_certificates(self.cert_pem),
             **overrides,
         }

@@ -94,11 +94,26 @@ def test_metadata_sources_are_restricted(tmp_path):
         parse_idp_metadata(b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>')
 
 
-def test_links_lists_every_portal(settings, client):
+def test_links_lists_every_portal(settings, client, jsm_emulator):
     result = run_cli(settings, "sso", "links", "--json")
     assert result.exit_code == 0, result.output
-    links = {item["projectKey"]: item["loginUrl"] for item in json.loads(result.output)}
+    items = json.loads(result.output)
+    links = {item["projectKey"]: item["loginUrl"] for item in items}
     assert links == {"HELP": "http://testserver/portal/1", "BILL": "http://testserver/portal/2"}
+    portals = {item["projectKey"]: item["portalUrl"] for item in items}
+    assert portals["BILL"] == f"{jsm_emulator.url}/servicedesk/customer/portal/2"
+    table = run_cli(settings, "sso", "links")
+    assert table.exit_code == 0, table.output
+    rows = [line for line in table.output.splitlines() if "/portal/" in line]
+    assert len(rows) == 2
+    assert any("HELP" in row and "http://testserver/portal/1" in row for row in rows)
+    assert any("BILL" in row and "http://testserver/portal/2" in row for row in rows)
+
+
+def test_links_when_jsm_is_unreachable(settings):
+    result = run_cli(settings.with_overrides(jsm_url="http://127.0.0.1:9"), "sso", "links")
+    assert result.exit_code != 0
+    assert "service desks could not be listed" in result.output
 
 
 def test_admin_test_page_needs_a_valid_signed_link(client, idp, app, session_factory):
@@ -147,12 +162,19 @@ def test_safe_target(value, expected):
     assert safe_target(value) == expected
 
 
-@pytest.mark.parametrize("relay_state", ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)"])
-def test_open_redirect_relay_state_falls_back_to_safe_page(client, idp, session_factory, relay_state):
+@pytest.mark.parametrize("relay_state, landing", [
+    ("http://testserver/portal/2", "/servicedesk/customer/portal/2"),
+    ("/portal/2", "/servicedesk/customer/portal/2"),
+    ("2", "/servicedesk/customer/portal/2"),
+    (None, "/portals"),
+])
+def test_idp_initiated_relay_state_leads_to_our_portal_links(client, idp, session_factory, relay_state, landing):
+    """IdP-initiated logins follow RelayState only to our own portal links (foreign ones are refused:
+    see test_rejections); without RelayState the visitor lands on the portal list."""
     configure_idp(session_factory, idp.settings(allow_idp_initiated=True))
     response = Browser(client, idp).post(idp.response_xml(None), relay_state=relay_state)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/portals"
+    assert response.headers["Location"].endswith(landing)
 
 
 def test_login_link_ignores_foreign_targets(client, idp):
@@ -162,7 +184,11 @@ def test_login_link_ignores_foreign_targets(client, idp):
     assert relay is None
 
 
-def test_invalid_portal_id_and_unconfigured_sso(client):
+def test_invalid_portal_id_and_unconfigured_sso(client, caplog):
     assert client.get("/portal/abc").status_code == 404
+    assert client.get("/portal/1%0A").status_code == 404  # no trailing newline slips through
     response = client.get("/portal/1")
     assert response.status_code == 503 and b"not been set up" in response.data
+    posted = client.post("/saml/acs", data={"SAMLResponse": "PHg+"})
+    assert posted.status_code == 503 and b"not been set up" in posted.data and "Set-Cookie" not in posted.headers
+    assert [r.getMessage() for r in caplog.records if "no IdP is configured" in r.getMessage()] != []

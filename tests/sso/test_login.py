@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from scim_server.models import Directory, Group, GroupMember, User
 from tests.sso.conftest import Browser, configure_idp
+from tests.sso.idp import form
 
 
 def jit_user(session_factory, email: str) -> User | None:
@@ -29,8 +30,11 @@ def test_login_provisions_user_and_lands_on_portal(browser, session_factory, jsm
             select(Group.display_name).join(GroupMember).where(GroupMember.user_id == user.id)
         ).all()
     assert groups == ["Customers"]
-    customers = jsm_emulator.emulator.state_dict()["customers"]
-    assert [c["emailAddress"] for c in customers] == ["alice@example.com"]
+    state = jsm_emulator.emulator.state_dict()
+    assert [c["emailAddress"] for c in state["customers"]] == ["alice@example.com"]
+    # Pushed through the propagation engine at once: the group became a JSM organization.
+    account_id = state["customers"][0]["accountId"]
+    assert [(o["name"], o["accountIds"]) for o in state["organizations"]] == [("Customers", [account_id])]
 
 
 def test_authn_request_is_signed_redirect_with_relay_state(client, idp):
@@ -61,9 +65,25 @@ def test_session_cookie_flags(browser):
     assert "Secure" not in cookie  # public URL is http in this test
 
 
-def test_secure_cookie_when_public_url_is_https(make_app, tmp_path, sp_metadata):
+def test_secure_cookie_when_public_url_is_https(make_app, tmp_path, session_factory, jsm_emulator):
+    """A real login on an https public URL: the session cookie is Secure, HttpOnly and SameSite=Lax."""
+    from tests.sso.idp import SamlIdp
+
     app = make_app(public_url="https://sso.example.test")
-    assert app.config["SESSION_COOKIE_SECURE"] is True
+    client = app.test_client()
+    idp = SamlIdp(tmp_path / "idp-https", client.get("/saml/metadata").data.decode())
+    configure_idp(session_factory, idp.settings())
+    start = client.get("https://sso.example.test/portal/1")
+    request_id, relay = idp.read_request(start.headers["Location"])
+    xml = idp.response_xml(
+        request_id, sp_entity_id="https://sso.example.test/saml/metadata", acs_url="https://sso.example.test/saml/acs"
+    )
+    response = client.post("https://sso.example.test/saml/acs", data=form(xml, relay))
+    assert response.status_code == 302, response.data
+    assert response.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/1"
+    cookie = response.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("https://sso.example.test/portal/2").headers["Location"].endswith("/portal/2")
 
 
 def test_existing_scim_user_is_reused_and_not_modified(browser, session_factory, auth, client):
@@ -88,7 +108,7 @@ def test_existing_scim_user_is_reused_and_not_modified(browser, session_factory,
         assert session.scalars(select(Group)).all() == []  # the SCIM directory's groups are untouched
 
 
-def test_deactivated_user_cannot_log_in(browser, session_factory, auth, client):
+def test_deactivated_user_cannot_log_in(browser, session_factory, auth, client, caplog):
     client.post(
         "/scim/v2/Users",
         json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "carol@example.com", "active": False},
@@ -96,7 +116,10 @@ def test_deactivated_user_cannot_log_in(browser, session_factory, auth, client):
     )
     response = browser.login("/portal/1", email="carol@example.com")
     assert response.status_code == 403
-    assert b"deactivated" in response.data
+    assert b"Your account is deactivated" in response.data
+    assert "Set-Cookie" not in response.headers
+    assert any("SAML login refused" in r.getMessage() and "deactivated" in r.getMessage() for r in caplog.records)
+    assert client.get("/portals").status_code == 302  # not logged in: the list starts a new login
 
 
 def test_second_login_updates_jit_groups(browser, session_factory):
@@ -167,8 +190,6 @@ def test_login_over_a_real_socket(make_app, idp, jsm_emulator):
         assert start.status_code == 302
         request_id, relay = idp.read_request(start.headers["Location"])
         xml = idp.response_xml(request_id)
-        from tests.sso.idp import form
-
         done = http.post(f"{base}/saml/acs", data=form(xml, relay), allow_redirects=False, timeout=10)
         assert done.status_code == 302
         assert done.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/1"

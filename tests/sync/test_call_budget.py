@@ -32,4 +32,7 @@ def test_initial_push_call_budget(session_factory, sync, jsm_emulator, rules_fil
     by_route = jsm_emulator.emulator.stats_dict()["by_route"]
     assert by_route["POST /rest/servicedeskapi/customer"] == USERS
     assert by_route["POST /rest/servicedeskapi/organization"] == GROUPS
+    assert jsm_emulator.emulator.stats_dict()["effects"] == {
+        "customers_created": USERS, "organizations_created": GROUPS, "organizations_deleted": 0,
+        "members_added": memberships, "members_removed": 0, "desk_links_added": LINKED, "desk_links_removed": 0}
     assert jsm_emulator.emulator.stats_dict()["requests"] <= budget, by_route

@@ -54,24 +54,63 @@ def test_reconcile_repairs_drift_and_keeps_foreign_grants(cli, session_factory, 
     alice = seed.add_user(session_factory, "alice@acme.com")
     bob = seed.add_user(session_factory, "bob@acme.com")
     seed.add_group(session_factory, "Staff", [alice, bob])
+    seed.add_group(session_factory, "Ops", [bob])
     cli("worker", "--once")
-    # Drift: someone removes bob from Staff, unlinks Acme Corp from HELP and adds an outsider.
+    expected = jsm_view(emulator)
+    # Drift behind the bridge's back: bob removed from Staff and an outsider added, Acme Corp unlinked
+    # from HELP, the Ops organization deleted.
     outsider = emulator.add_customer("outsider@else.com")
-    staff = next(o for o in emulator.state.organizations.values() if o.name == "Staff")
-    staff.members.discard(next(c for c in emulator.state.customers.values() if c.email == "bob@acme.com").account_id)
-    staff.members.add(outsider)
+    orgs = {o.name: o for o in emulator.state.organizations.values()}
+    orgs["Staff"].members.discard(next(c for c in emulator.state.customers.values() if c.email == "bob@acme.com").account_id)
+    orgs["Staff"].members.add(outsider)
     emulator.state.service_desks[0].organization_ids.clear()
-    drifted = jsm_view(emulator)
+    emulator.state.delete_organization(orgs["Ops"].id)
+    drifted, before = emulator.state_dict(), emulator.stats_dict()
 
     dry = cli("sync", "reconcile", "--dry-run").output
-    assert "would change" in dry and "Staff" in dry and "Acme Corp" in dry
-    assert jsm_view(emulator) == drifted
+    assert "3/3" in dry  # the progress bar reached the last organization
+    assert "reconcile: 3 of 3 organizations would change" in dry
+    assert ("would change: organizations created or adopted 1, deleted 0, members added 2, members removed 0, "
+            "desk links added 1, desk links removed 0") in dry
+    assert all(name in dry for name in ("Staff", "Acme Corp", "Ops"))
+    assert emulator.state_dict() == drifted  # a dry run changes nothing ...
+    assert _writes(emulator.stats_dict()) == _writes(before)  # ... and sends no write request
 
-    assert "changed" in cli("sync", "reconcile").output
+    repaired = cli("sync", "reconcile").output
+    assert "reconcile: 3 of 3 organizations changed" in repaired
+    assert ("changed: organizations created or adopted 1, deleted 0, members added 2, members removed 0, "
+            "desk links added 1, desk links removed 0") in repaired
     view = jsm_view(emulator)
-    assert view["organizations"]["Staff"] == ["alice@acme.com", "bob@acme.com", "outsider@else.com"]
-    assert view["desks"]["HELP"] == ["Acme Corp"]
+    assert view["organizations"] == {**expected["organizations"],  # the outsider someone added stays
+                                     "Staff": ["alice@acme.com", "bob@acme.com", "outsider@else.com"]}
+    assert view["desks"] == expected["desks"] == {"HELP": ["Acme Corp"], "BILL": []}
     assert "JSM matches the desired state" in cli("sync", "reconcile", "--dry-run").output
+
+
+def _writes(stats: dict) -> dict[str, int]:
+    return {route: n for route, n in stats["by_route"].items() if not route.startswith("GET ")}
+
+
+def test_dead_job_shows_last_error_and_retry_requeues_it(cli, session_factory, rules_file, monkeypatch):
+    monkeypatch.setenv("JSM_SCIM_SYNC_MAX_ATTEMPTS", "1")
+    rules_file.write_text('[portals]\n"Staff" = ["NOPE"]\n')
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    seed.add_group(session_factory, "Staff", [alice])
+
+    assert "done 2, failed 1" in cli("worker", "--once").output  # the user and the group; the organization died
+    status = json.loads(cli("sync", "status", "--json").output)
+    assert (status["pending"], status["failed"]) == (0, 1)
+    [dead] = status["problems"]
+    assert (dead["status"], dead["kind"], dead["entity_id"], dead["attempts"]) == ("dead", "org", "Staff", 1)
+    assert "PropagationError: JSM has no service desk with project key 'NOPE'" in dead["last_error"]
+    assert "NOPE" in cli("sync", "status").output  # the table shows the last error too
+
+    rules_file.write_text('[portals]\n"Staff" = ["HELP"]\n')
+    assert "re-queued 1 job" in cli("sync", "retry").output
+    assert json.loads(cli("sync", "status", "--json").output)["pending"] == 1
+    cli("worker", "--once")
+    status = json.loads(cli("sync", "status", "--json").output)
+    assert (status["pending"], status["failed"], status["problems"]) == (0, 0, [])
 
 
 def test_mappings_check_and_explain(cli, session_factory, rules_file):
@@ -87,4 +126,8 @@ def test_mappings_check_and_explain(cli, session_factory, rules_file):
     assert "no user" in cli("mappings", "explain", "nobody@acme.com", ok=False).output
 
     rules_file.write_text('[portals]\n"X" = "HELP"\n')
-    assert "must be a list" in cli("mappings", "check", ok=False).output
+    refused = cli("mappings", "check", ok=False)
+    assert refused.stdout == ""
+    assert refused.stderr == f'error: {rules_file}: portals."X" must be a list of service desk project keys\n'
+    rules_file.write_text("[organizations.groups\n")
+    assert cli("mappings", "check", ok=False).stderr.startswith(f"error: {rules_file}: invalid TOML: ")

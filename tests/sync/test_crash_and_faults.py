@@ -86,6 +86,10 @@ def test_killed_worker_then_others_finish_exactly(services, session_factory, jsm
     assert view["customers"] == sorted(emails)  # each exactly once
     assert view["organizations"] == {name: sorted(emails[i] for i in members) for name, members in groups.items()}
     assert view["desks"] == {"HELP": ["Team 0", "Team 1"], "BILL": ["Team 1"]}
+    # Nothing applied twice: every effective change in JSM happened exactly once, nothing was undone.
+    assert jsm_emulator.emulator.stats_dict()["effects"] == {
+        "customers_created": USERS, "organizations_created": GROUPS, "organizations_deleted": 0,
+        "members_added": USERS, "members_removed": 0, "desk_links_added": 3, "desk_links_removed": 0}
     with transaction(session_factory) as session:
         assert outbox.status_counts(session)[outbox.DEAD] == 0
         recorded = {(m.org_name, m.account_id) for m in session.scalars(select(JsmMembership))}

@@ -62,6 +62,16 @@ def test_generation_bump_during_converge_keeps_the_mark(session_factory):
         assert outbox.status_counts(session)["done"] == 1
 
 
+def test_failure_of_a_superseded_generation_is_not_counted(session_factory):
+    _mark(session_factory, "user", "u1")
+    [item] = _claim(session_factory, "w")
+    _mark(session_factory, "user", "u1")  # new data arrived while the failing attempt ran
+    with transaction(session_factory) as session:
+        assert outbox.fail(session, item, "JSM down", max_attempts=1) == outbox.SUPERSEDED
+    [again] = _claim(session_factory, "w")  # claimable at once, no backoff, attempts untouched
+    assert (again.generation, again.attempts) == (item.generation + 1, 0)
+
+
 def test_failures_back_off_then_dead_letter_and_retry_requeues(session_factory):
     _mark(session_factory, "user", "u1")
     [item] = _claim(session_factory, "w")

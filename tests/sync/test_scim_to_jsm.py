@@ -48,3 +48,31 @@ def test_scim_lifecycle_reaches_jsm(live_server, auth, sync, jsm_emulator):
     assert view["organizations"] == {}
     assert view["customers"] == ["alice@acme.com", "bob@acme.com"]  # JSM accounts are never deleted
     assert stats.failed == 0
+
+
+def test_superseded_work_collapses_to_what_the_end_state_needs(live_server, auth, sync, jsm_emulator):
+    """Created, renamed and deactivated before the worker ran: JSM only sees the end state."""
+    scim = requests.Session()
+    scim.headers.update({**auth, "Content-Type": "application/scim+json"})
+    base = f"{live_server}/scim/v2"
+    ids = [scim.post(f"{base}/Users", json={"schemas": [USER], "userName": f"{name}@acme.com"}, timeout=10).json()["id"]
+           for name in ("alice", "bob")]
+    staff = scim.post(f"{base}/Groups", json={"schemas": [GROUP], "displayName": "Staff",
+                                              "members": [{"value": i} for i in ids]}, timeout=10).json()["id"]
+    for kind, rid, path, value in (("Groups", staff, "displayName", "Employees"), ("Users", ids[0], "active", False),
+                                   ("Groups", staff, "displayName", "People")):
+        response = scim.patch(f"{base}/{kind}/{rid}", timeout=10, json={
+            "schemas": [PATCH], "Operations": [{"op": "replace", "path": path, "value": value}]})
+        assert response.status_code == 200, response.text
+
+    stats = sync()
+
+    assert stats.failed == 0
+    view = jsm_view(jsm_emulator.emulator)
+    assert view["customers"] == ["bob@acme.com"]  # alice was inactive before she ever reached JSM
+    assert view["organizations"] == {"People": ["bob@acme.com"]}  # never "Staff" or "Employees"
+    emulator_stats = jsm_emulator.emulator.stats_dict()
+    assert emulator_stats["effects"] == {
+        "customers_created": 1, "organizations_created": 1, "organizations_deleted": 0, "members_added": 1,
+        "members_removed": 0, "desk_links_added": 0, "desk_links_removed": 0}
+    assert emulator_stats["requests"] <= 4, emulator_stats["by_route"]  # customer, org listing, org, members

@@ -22,8 +22,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _read_until(stream, pattern: str, timeout: float) -> re.Match:
-    deadline, seen = time.monotonic() + timeout, []
+def _read_until(stream, pattern: str, timeout: float, seen: list[str]) -> re.Match:
+    """Read lines (kept in ``seen``) until one matches ``pattern``."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = stream.readline()
         seen.append(line)
@@ -33,7 +34,20 @@ def _read_until(stream, pattern: str, timeout: float) -> re.Match:
     raise AssertionError(f"{pattern!r} not logged; got:\n{''.join(seen)}")
 
 
-def test_serve_pushes_scim_changes_to_the_embedded_emulator(tmp_path):
+def _converge(emulator_url: str, expected: dict, timeout: float = 60) -> dict:
+    """Poll ``/_emulator/state`` until organizations (name -> member e-mails) equal ``expected``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = requests.get(f"{emulator_url}/_emulator/state", timeout=5).json()
+        email = {c["accountId"]: c["emailAddress"] for c in state["customers"]}
+        orgs = {o["name"]: sorted(email[a] for a in o["accountIds"]) for o in state["organizations"]}
+        if orgs == expected or time.monotonic() > deadline:
+            assert orgs == expected
+            return state
+        time.sleep(0.2)
+
+
+def test_serve_pushes_scim_changes_to_the_embedded_emulator_under_faults(tmp_path):
     env = {**os.environ, "JSM_SCIM_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "JSM_SCIM_LOG_LEVEL": "INFO"}
     env.pop("JSM_SCIM_JSM_URL", None)
     created = subprocess.run([JSM_SCIM, "keys", "create", "--name", "idp"], env=env, cwd=tmp_path,
@@ -43,30 +57,42 @@ def test_serve_pushes_scim_changes_to_the_embedded_emulator(tmp_path):
     port = _free_port()
     server = subprocess.Popen([JSM_SCIM, "serve", "--port", str(port)], env=env, cwd=tmp_path,
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    log_lines: list[str] = []
     try:
-        emulator_url = _read_until(server.stderr, r"JSM emulator at (http://[\d.:]+)", 60).group(1)
-        _read_until(server.stderr, r"jsm-scim serving on", 60)
-        threading.Thread(target=server.stderr.read, daemon=True).start()  # keep the pipe from filling up
-        scim = f"http://127.0.0.1:{port}/scim/v2"
-        headers = {"Authorization": f"Bearer {token}"}
-        user = requests.post(f"{scim}/Users", headers=headers, timeout=10, json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alice@acme.com"})
-        assert user.status_code == 201, user.text
-        group = requests.post(f"{scim}/Groups", headers=headers, timeout=10, json={
+        emulator_url = _read_until(server.stderr, r"JSM emulator at (http://[\d.:]+)", 60, log_lines).group(1)
+        _read_until(server.stderr, r"jsm-scim serving on", 60, log_lines)
+        threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True).start()  # drain the pipe
+        faults = {"rate_limit_every": 3, "error_every": 5, "retry_after_s": 0}
+        requests.post(f"{emulator_url}/_emulator/faults", json=faults, timeout=5).raise_for_status()
+        scim = requests.Session()
+        scim.headers.update({"Authorization": f"Bearer {token}"})
+        base = f"http://127.0.0.1:{port}/scim/v2"
+        ids = []
+        for name in ("alice@acme.com", "bob@acme.com"):
+            user = scim.post(f"{base}/Users", timeout=10, json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})
+            assert user.status_code == 201, user.text
+            ids.append(user.json()["id"])
+        group = scim.post(f"{base}/Groups", timeout=10, json={
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Staff",
-            "members": [{"value": user.json()["id"]}]})
+            "members": [{"value": i} for i in ids]})
         assert group.status_code == 201, group.text
+        _converge(emulator_url, {"Staff": ["alice@acme.com", "bob@acme.com"]})
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            state = requests.get(f"{emulator_url}/_emulator/state", timeout=5).json()
-            if state["organizations"] and state["organizations"][0]["accountIds"]:
-                break
-            time.sleep(0.2)
-        assert [c["emailAddress"] for c in state["customers"]] == ["alice@acme.com"]
-        assert [(o["name"], o["accountIds"]) for o in state["organizations"]] == [
-            ("Staff", [state["customers"][0]["accountId"]])]
+        deactivate = scim.patch(f"{base}/Users/{ids[1]}", timeout=10, json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": False}]})
+        assert deactivate.status_code == 200, deactivate.text
+        state = _converge(emulator_url, {"Staff": ["alice@acme.com"]})
+        assert sorted(c["emailAddress"] for c in state["customers"]) == ["alice@acme.com", "bob@acme.com"]
+        stats = requests.get(f"{emulator_url}/_emulator/stats", timeout=5).json()
+        assert stats["effects"]["customers_created"] == 2 and stats["effects"]["members_added"] == 2
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     assert server.returncode == 0
+    log = "".join(log_lines)
+    assert "failed (status 429)" in log and "failed (status 503)" in log  # the faults did happen
+    assert log.count("jsm_scim.access") >= 4  # our access line, once per request ...
+    assert "werkzeug" not in log and '"POST /scim/v2/Users HTTP/1.1"' not in log  # ... and not werkzeug's too
+    assert "INFO alembic" not in log

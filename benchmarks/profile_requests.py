@@ -1,0 +1,113 @@
+"""Where a request's time goes: wall and CPU milliseconds, SQL statements and pool checkouts per
+request, in-process (Flask test client, no HTTP server), plus an optional cProfile listing.
+
+    python benchmarks/profile_requests.py [--backend sqlite] [--users 20000] [--profile "POST /Users"]
+
+Run it before and after a change to the request path: unlike the HTTP benchmarks its figures
+hardly depend on other load on the machine (CPU time and statement counts do not at all).
+"""
+from __future__ import annotations
+
+import cProfile
+import logging
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import event
+
+from benchmarks.common import print_rows, run_main, scratch_database
+from benchmarks.seed import seed_users
+from benchmarks.workload import Workload, group_document, members_patch, user_document
+from scim_server.app import create_app
+from scim_server.db import transaction
+from scim_server.keys import create_key
+from scim_server.settings import Settings
+
+REPEAT = 200
+
+
+class StatementCounter:
+    def __init__(self, engine) -> None:
+        self.statements = self.checkouts = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine.pool, "checkout", self._checkout)
+
+    def _statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _checkout(self, *_args: Any) -> None:
+        self.checkouts += 1
+
+
+def operations(client, headers: dict[str, str], workload: Workload, user_ids: list[str]) -> dict[str, Callable[[int], Any]]:
+    group_id = client.post("/scim/v2/Groups", json=group_document(workload, 0), headers=headers).json["id"]
+    fresh = Workload(workload.users + 10 * REPEAT, 0, domain="fresh.example.com")
+
+    def get(filter_for: Callable[[int], str]) -> Callable[[int], Any]:
+        return lambda i: client.get("/scim/v2/Users", query_string={"filter": filter_for(i)}, headers=headers)
+
+    return {
+        "POST /Users": lambda i: client.post("/scim/v2/Users", json=user_document(fresh, i), headers=headers),
+        "GET userName eq": get(lambda i: f'userName eq "{workload.email(i)}"'),
+        "GET emails[... co]": get(lambda i: f'emails[type eq "work" and value co "{workload.email(i).split("@")[0]}@"]'),
+        "PATCH add 50 members": lambda i: client.patch(
+            f"/scim/v2/Groups/{group_id}", json=members_patch("add", user_ids[i * 50 % len(user_ids):][:50]),
+            headers=headers),
+    }
+
+
+def measure(name: str, call: Callable[[int], Any], counter: StatementCounter, profile: bool) -> tuple:
+    for i in range(10):  # warm-up: caches, prepared statements, pool
+        call(i)
+    counter.statements = counter.checkouts = 0
+    profiler = cProfile.Profile() if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    for i in range(10, 10 + REPEAT):
+        response = call(i)
+        if response.status_code >= 300:
+            raise AssertionError(f"{name}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(r"scim_server|schemas", 30)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return (name, f"{wall / REPEAT * 1000:.2f}", f"{cpu / REPEAT * 1000:.2f}",
+            f"{counter.statements / REPEAT:.1f}", f"{counter.checkouts / REPEAT:.1f}")
+
+
+def main() -> int:
+    parser = __import__("argparse").ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--profile", metavar="OPERATION", help="print a cProfile listing of this operation")
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    workload = Workload(args.users, 1)
+    with tempfile.TemporaryDirectory() as workdir, scratch_database(args.backend, "profile", Path(workdir)) as url:
+        app = create_app(Settings(database_url=url, secret_key="profile", rate_limit_per_key=1e9,
+                                  rate_limit_burst=10**9, log_level="WARNING", run_worker_in_process=False))
+        services = app.extensions["jsm_scim"]
+        try:
+            with transaction(services.session_factory) as session:
+                token = create_key(session, "profile").token
+            user_ids = seed_users(url, workload)
+            counter = StatementCounter(services.engine)
+            ops = operations(app.test_client(), {"Authorization": f"Bearer {token}"}, workload, user_ids)
+            rows = [measure(name, call, counter, name == args.profile) for name, call in ops.items()]
+        finally:
+            services.engine.dispose()
+    print_rows(f"per request, in-process, {args.users} users ({args.backend})",
+               ("operation", "wall ms", "CPU ms", "SQL statements", "pool checkouts"), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
