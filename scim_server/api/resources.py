@@ -34,7 +34,7 @@ class Kind:
     endpoint: str
     find: Callable[..., Any]
     list_rows: Callable[[Session, int, ListQuery], tuple[int, list[Any]]]
-    render: Callable[[Session, list[Any], Projection], list[dict[str, Any]]]
+    render: Callable[..., list[dict[str, Any]]]  # (session, rows, projection, new=False)
     create: Callable[[Session, Scope, str, dict[str, Any]], Any]
     update: Callable[[Session, Scope, Any, dict[str, Any], list[MemberChange], str], Any]
     delete: Callable[[Session, Scope, Any], None]
@@ -49,8 +49,10 @@ def _meta(kind: Kind, row: Any) -> ResourceMeta:
 
 
 # -- Users --------------------------------------------------------------------------------------------
-def _render_users(session: Session, rows: list[User], view: Projection) -> list[dict[str, Any]]:
-    groups = store.groups_of_users(session, [row.id for row in rows]) if view.wants("groups") else {}
+def _render_users(session: Session, rows: list[User], view: Projection, new: bool = False) -> list[dict[str, Any]]:
+    # A user created by this request is in no group yet: nothing to look up.
+    wanted = view.wants("groups") and not new
+    groups = store.groups_of_users(session, [row.id for row in rows]) if wanted else {}
     base = base_url()
     documents = []
     for row in rows:
@@ -71,7 +73,7 @@ def _update_user(session: Session, who: Scope, row: User, document: dict[str, An
 
 
 # -- Groups -------------------------------------------------------------------------------------------
-def _render_groups(session: Session, rows: list[Group], view: Projection) -> list[dict[str, Any]]:
+def _render_groups(session: Session, rows: list[Group], view: Projection, new: bool = False) -> list[dict[str, Any]]:
     members = store.members_of_groups(session, [row.id for row in rows]) if view.wants(MEMBERS) else {}
     base = base_url()
     documents = []
@@ -127,7 +129,7 @@ def _single(kind: Kind, session: Session, row: Any, view: Projection, status: in
     headers = {"ETag": etag_for(row.version)}
     if status == 201:
         headers["Location"] = reference(base_url(), kind.endpoint, row.id)
-    return scim_response(kind.render(session, [row], view)[0], status, headers)
+    return scim_response(kind.render(session, [row], view, new=status == 201)[0], status, headers)
 
 
 def _list(kind: Kind, params: dict[str, Any]) -> Response:
@@ -146,6 +148,17 @@ def _writable(kind: Kind, session: Session, resource_id: str) -> Any:
     return row
 
 
+def _view_or_commit(session: Session, make_view: Callable[[], Projection]) -> Projection:
+    """The answer's projection. Writes render their answer inside their transaction (it shows what
+    the transaction commits, and needs no second connection); a bad ``attributes`` parameter is
+    still answered 400 after the write committed, as it always was."""
+    try:
+        return make_view()
+    except ScimError:
+        session.commit()
+        raise
+
+
 def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
     def list_resources() -> Response:
         return _list(kind, _query_params())
@@ -159,8 +172,10 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
             raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
         session = db_session()
         row = kind.create(session, scope(), str(uuid.uuid4()), body)
+        view = _view_or_commit(session, lambda: _projection(kind, _query_params()))
+        response = _single(kind, session, row, view, 201)  # read inside the transaction it commits
         session.commit()
-        return _single(kind, session, row, _projection(kind, _query_params()), 201)
+        return response
 
     def get(resource_id: str) -> Response:
         session = db_session()
@@ -179,8 +194,10 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
         document = validate_document(kind.resource_type, body)
         check_immutable(kind.resource_type, kind.stored_document(row), document)
         row = kind.update(session, scope(), row, document, changes, "replace")
+        view = _view_or_commit(session, lambda: _projection(kind, _query_params()))
+        response = _single(kind, session, row, view)
         session.commit()
-        return _single(kind, session, row, _projection(kind, _query_params()))
+        return response
 
     def patch(resource_id: str) -> Response:
         message = load_message(PatchRequestSchema(), json_body())
@@ -188,10 +205,14 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
         row = _writable(kind, session, resource_id)
         result = apply_patch(kind.resource_type, kind.stored_document(row), message["Operations"], row.id)
         row = kind.update(session, scope(), row, result.document, result.member_changes, "patch")
+
+        def view() -> Projection:
+            params = _query_params()
+            return kind.patch_projection(session, row, _projection(kind, params), bool(params.get("attributes")))
+
+        response = _single(kind, session, row, _view_or_commit(session, view))
         session.commit()
-        params = _query_params()
-        view = kind.patch_projection(session, row, _projection(kind, params), bool(params.get("attributes")))
-        return _single(kind, session, row, view)
+        return response
 
     def delete(resource_id: str) -> Response:
         session = db_session()

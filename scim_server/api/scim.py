@@ -27,9 +27,13 @@ blueprint = Blueprint("scim", __name__, url_prefix=PREFIX)
 @blueprint.before_request
 def _authenticate() -> None:
     session = db_session()
-    g.api_key = authenticate(session, request.headers.get("Authorization"))
-    session.commit()  # last_used_at, kept even when the request itself fails
-    ratelimit.check(g.api_key.id)
+    key = authenticate(session, request.headers.get("Authorization"))
+    # No commit here: last_used_at is written by authentication in its own side transaction, so the
+    # request goes on in the same transaction on the same connection (one pool checkout). The key is
+    # detached so that a rollback later in the request (a 409 at flush) cannot expire it.
+    session.expunge(key)
+    g.api_key = key
+    ratelimit.check(key.id)
 
 
 @blueprint.errorhandler(ScimError)

@@ -3,7 +3,7 @@
 A resource is stored as its SCIM document (``document``, without ``id``/``meta``) plus index
 columns derived from it on every write, so that filters translate to SQL over indexed columns.
 Multi-valued attributes (emails, phoneNumbers, ...) are also indexed one row per value in
-``user_values`` so that ``emails[type eq "work" and value co "@acme.com"]`` is an EXISTS query.
+``user_values`` so that ``emails[type eq "work" and value co "@acme.com"]`` is an indexed subquery.
 Group membership is a set in ``group_members``: adds and removes are set operations in SQL.
 """
 from __future__ import annotations
@@ -11,10 +11,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scim_server.db import Base, UTCDateTime, utcnow
+
+
+def _trigram_index(name: str, column: str) -> Index:
+    """A pg_trgm GIN index, so that ``co``/``sw``/``ew`` (LIKE '%x%') are index scans on PostgreSQL
+    (migration 0001 creates the extension).
+
+    SQLite has no trigram index: there the index is declared empty (``WHERE 0``), which costs
+    nothing on writes and keeps models and migrations identical on both backends (alembic's
+    comparison does not know ``ddl_if``).
+    """
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"},
+                 sqlite_where=text("0"))
 
 
 class User(Base):
@@ -23,6 +35,7 @@ class User(Base):
         UniqueConstraint("directory_id", "user_name_lower"),
         Index("ix_users_directory_external_id", "directory_id", "external_id"),
         Index("ix_users_directory_created", "directory_id", "created_at", "id"),
+        _trigram_index("ix_users_user_name_lower_trgm", "user_name_lower"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -58,7 +71,10 @@ class UserValue(Base):
     """One value of a multi-valued User attribute (emails, phoneNumbers, ims, photos, roles, ...)."""
 
     __tablename__ = "user_values"
-    __table_args__ = (Index("ix_user_values_attribute_value", "attribute", "value_lower"),)
+    __table_args__ = (
+        Index("ix_user_values_attribute_value", "attribute", "value_lower"),
+        _trigram_index("ix_user_values_value_lower_trgm", "value_lower"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -76,6 +92,7 @@ class Group(Base):
         UniqueConstraint("directory_id", "display_name_lower"),
         Index("ix_groups_directory_external_id", "directory_id", "external_id"),
         Index("ix_groups_directory_created", "directory_id", "created_at", "id"),
+        _trigram_index("ix_groups_display_name_lower_trgm", "display_name_lower"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

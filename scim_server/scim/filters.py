@@ -14,7 +14,7 @@ escaped quotes or numbers of more than one digit, and gives ``and`` the same pre
 Translation builds one SQLAlchemy boolean expression over ``models.User`` or ``models.Group``;
 nothing is filtered in Python. Multi-valued attributes stored one row per value (``emails``,
 ``phoneNumbers``, ``ims``, ``photos``, ``roles``, ``entitlements``, ``x509Certificates`` in
-``user_values``; ``groups``/``members`` in ``group_members``) become EXISTS subqueries, and a
+``user_values``; ``groups``/``members`` in ``group_members``) become ``id IN (SELECT ...)`` subqueries, and a
 value-path filter ``emails[type eq "work" and value co "@x"]`` applies to one and the same row.
 String comparisons honour ``caseExact``; ``co``/``sw``/``ew`` use LIKE with ``%``, ``_`` and the escape
 character escaped. Attributes kept only in the JSON document (``addresses``, ``name.middleName``,
@@ -492,17 +492,25 @@ class _RowSet:
     """
 
     select_from: Any
-    correlation: ColumnElement[bool]
+    key: Any  # the row's reference to the resource (user_values.user_id, ...)
+    outer_key: Any  # the resource's id (users.id, groups.id)
+    scope: ColumnElement[bool]  # which rows belong to the attribute (user_values.attribute = ...)
     columns: dict[str, _Column]
     outer: Any
     order: tuple[Any, ...] | None = None
+
+    @property
+    def correlation(self) -> ColumnElement[bool]:
+        return and_(self.key == self.outer_key, self.scope)
 
 
 def _user_values(attribute: str) -> _RowSet:
     row = aliased(UserValue)
     return _RowSet(
         select_from=row,
-        correlation=and_(row.user_id == User.id, row.attribute == attribute),
+        key=row.user_id,
+        outer_key=User.id,
+        scope=row.attribute == attribute,
         columns={"value": _Column(row.value, row.value_lower), "type": _Column(row.type),
                  "primary": _Column(row.primary), "display": _Column(row.display)},
         outer=User,
@@ -514,7 +522,9 @@ def _user_groups() -> _RowSet:
     membership, group = aliased(GroupMember), aliased(Group)
     return _RowSet(
         select_from=membership,
-        correlation=membership.user_id == User.id,
+        key=membership.user_id,
+        outer_key=User.id,
+        scope=true(),
         columns={"value": _Column(membership.group_id),
                  "display": _Column(_scalar(group.display_name, group.id == membership.group_id))},
         outer=User,
@@ -525,7 +535,9 @@ def _group_members() -> _RowSet:
     membership, member = aliased(GroupMember), aliased(User)
     return _RowSet(
         select_from=membership,
-        correlation=membership.group_id == Group.id,
+        key=membership.group_id,
+        outer_key=Group.id,
+        scope=true(),
         columns={"value": _Column(membership.user_id), "type": _Column(literal("User")),
                  "display": _Column(_scalar(member.display_name, member.id == membership.user_id))},
         outer=Group,
@@ -633,8 +645,11 @@ class _Translator:
             raise _not_filterable(path)
         scoped = _Translator(self.resource_type, (path.parent(), rows))
         condition = scoped.translate(inner) if inner is not None else true()
-        query = select(literal_column("1")).select_from(rows.select_from).where(rows.correlation, condition)
-        return query.correlate(rows.outer).exists()
+        # ``id IN (SELECT user_id FROM user_values WHERE ...)`` rather than a correlated EXISTS: the
+        # rows are found once through their own indexes (SQLite otherwise probes them once per
+        # user); the reference columns are NOT NULL, so NOT IN has the meaning of NOT EXISTS.
+        query = select(rows.key).select_from(rows.select_from).where(rows.scope, condition)
+        return rows.outer_key.in_(query)
 
     def comparison(self, node: Comparison) -> ColumnElement[bool]:
         path, definition = node.path, attribute_definition(self.resource_type, node.path)

@@ -98,20 +98,38 @@ def plan_with_values(session: Session) -> None:
 
 
 def list_page(session: Session, model: Any, resource_type: str, directory_id: int, query: ListQuery) -> tuple[int, list[Any]]:
-    """(totalResults, rows of the page) in a stable order: sortBy, then creation time and id."""
+    """(totalResults, rows of the page) in a stable order: sortBy, then creation time and id.
+
+    The page is read first; a non-empty page shorter than ``count`` ends the result set, so
+    totalResults is its offset plus its length and the filter does not run a second time (the
+    common case: a filter on userName or externalId finds one user). Otherwise the rows are counted.
+    """
     statement = select(model).where(model.directory_id == directory_id)
     if query.filter:
         statement = statement.where(filter_to_sql(resource_type, query.filter))
-    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
-    if query.count == 0 or query.start_index > total:
-        return total, []
+
+    def count() -> int:
+        return session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+
+    if query.count == 0:
+        return count(), []
     order: list[Any] = []
     if query.sort_by:
-        expression = sort_expression(resource_type, query.sort_by)
+        try:
+            expression = sort_expression(resource_type, query.sort_by)
+        except ScimError:
+            # As before: a page past the end is empty (200) even with an unusable sortBy.
+            total = count()
+            if query.start_index > total:
+                return total, []
+            raise
         order.append(expression.desc() if query.descending else expression.asc())
     order += [model.created_at, model.id]
-    rows = session.scalars(statement.order_by(*order).offset(query.start_index - 1).limit(query.count)).all()
-    return total, list(rows)
+    offset = query.start_index - 1
+    rows = list(session.scalars(statement.order_by(*order).offset(offset).limit(query.count)).all())
+    if len(rows) < query.count and (rows or offset == 0):
+        return offset + len(rows), rows
+    return count(), rows
 
 
 def check_lengths(model: Any, values: dict[str, Any], labels: dict[str, str]) -> None:

@@ -84,24 +84,21 @@ def value_rows(user_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _check_user_name_free(session: Session, directory_id: int, user_name_lower: str, user_id: str | None) -> None:
-    clash = select(User.id).where(User.directory_id == directory_id, User.user_name_lower == user_name_lower)
-    if user_id is not None:
-        clash = clash.where(User.id != user_id)
-    with session.no_autoflush:
-        if session.scalar(clash.limit(1)) is not None:
-            raise ScimError(409, "A user with this userName already exists", "uniqueness")
+def _write(session: Session, user: User, document: dict[str, Any], *, new: bool = False) -> None:
+    """Store the document, its index columns and ``user_values`` rows.
 
-
-def _write(session: Session, user: User, document: dict[str, Any]) -> None:
+    A userName clash is detected by the unique constraint (``directory_id``, ``user_name_lower``) at
+    flush and answered 409 ``uniqueness``; the request's transaction is then rolled back, so no
+    SAVEPOINT is needed. A new user has no ``user_values`` rows to delete.
+    """
     columns = derived_columns(document)
-    _check_user_name_free(session, user.directory_id, columns["user_name_lower"], user.id)
     for name, value in columns.items():
         setattr(user, name, value)
     user.document = document
     session.add(user)
     flush_unique(session, "A user with this userName already exists")
-    session.execute(delete(UserValue).where(UserValue.user_id == user.id))
+    if not new:
+        session.execute(delete(UserValue).where(UserValue.user_id == user.id))
     rows = value_rows(user.id, document)
     if rows:
         session.execute(UserValue.__table__.insert(), rows)
@@ -110,7 +107,7 @@ def _write(session: Session, user: User, document: dict[str, Any]) -> None:
 def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> User:
     now = utcnow()
     user = User(id=user_id, directory_id=scope.directory_id, version=1, created_at=now, updated_at=now)
-    _write(session, user, document)
+    _write(session, user, document, new=True)
     record_write(session, scope, kind="user", action="create", entity_id=user.id, detail={"userName": user.user_name})
     return user
 

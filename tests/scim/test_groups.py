@@ -65,7 +65,8 @@ def test_patch_members_add_remove_replace(client, auth):
     assert response.status_code == 200
     assert sorted(m["value"] for m in response.get_json()["members"]) == sorted([a, b])  # small group: full resource
     assert response.get_json()["meta"]["version"] == 'W/"2"'
-    patch({"op": "add", "path": "members", "value": [{"value": a}]})  # repeated add: idempotent
+    repeated = patch({"op": "add", "path": "members", "value": [{"value": a}]})  # repeated add: idempotent
+    assert repeated.status_code == 200 and repeated.headers["ETag"] == 'W/"2"'  # nothing added: same version
     assert _member_ids(client, auth, group["id"]) == sorted([a, b])
     patch({"op": "remove", "path": f'members[value eq "{a}"]'})
     assert _member_ids(client, auth, group["id"]) == [b]

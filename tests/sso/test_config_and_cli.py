@@ -110,8 +110,9 @@ def test_links_lists_every_portal(settings, client, jsm_emulator):
     assert any("BILL" in row and "http://testserver/portal/2" in row for row in rows)
 
 
-def test_links_when_jsm_is_unreachable(settings):
-    result = run_cli(settings.with_overrides(jsm_url="http://127.0.0.1:9"), "sso", "links")
+def test_links_when_jsm_cannot_list_desks(settings, jsm_emulator):
+    """A JSM error (here a 404: no such site) is a one-line error and a non-zero exit, not a trace."""
+    result = run_cli(settings.with_overrides(jsm_url=f"{jsm_emulator.url}/no-such-site"), "sso", "links")
     assert result.exit_code != 0
     assert "service desks could not be listed" in result.output
 
