@@ -188,11 +188,22 @@ def start_sync_workers(env: dict[str, str], count: int, log_dir: Path) -> list[M
     return [ManagedProcess(f"worker-{n}", jsm_scim_argv("worker"), env, log_dir) for n in range(count)]
 
 
-def start_scim2_server(token: str, log_dir: Path) -> tuple[ManagedProcess, str]:
-    """The reference ``scim2-server`` (in-memory storage, threaded WSGI server); its SCIM base URL."""
+def start_scim2_server(token: str, log_dir: Path, *, threads: int = 8, cli: bool = False) -> tuple[ManagedProcess, str]:
+    """The reference scim2-server (in-memory storage); its SCIM base URL.
+
+    By default its application runs under gunicorn (one gthread process, ``threads`` threads,
+    keep-alive), as ours does: see ``benchmarks/scim2_server_wsgi.py`` for why its own command's
+    server is not a fair subject. ``cli=True`` runs the ``scim2-server`` command instead.
+    """
     port = free_port()
-    argv = [str(BIN_DIR / "scim2-server"), "--port", str(port), f"--bearer-token={token}"]
-    process = ManagedProcess("scim2-server", argv, dict(os.environ), log_dir)
+    env = dict(os.environ)
+    if cli:
+        argv = [str(BIN_DIR / "scim2-server"), "--port", str(port), f"--bearer-token={token}"]
+    else:
+        env["SCIM2_BENCH_TOKEN"] = token
+        argv = [str(BIN_DIR / "gunicorn"), "benchmarks.scim2_server_wsgi:app", "--bind", f"127.0.0.1:{port}",
+                "--workers", "1", "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "5"]
+    process = ManagedProcess("scim2-server", argv, env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{url}/ServiceProviderConfig", process, headers={"Authorization": f"Bearer {token}"})
     return process, url

@@ -3,10 +3,14 @@
     python benchmarks/compare_scim2_server.py [--users 2000] [--queries 300] [--json]
 
 scim2-server (PyPI, the python-scim project's reference server) runs as its own process with its
-in-memory storage and threaded WSGI server; we run as in production (gunicorn + PostgreSQL, or
+in-memory storage: its WSGI application under gunicorn (one process, as its storage requires,
+``--threads`` threads, keep-alive; ``--scim2-server-cli`` runs its own command's HTTP/1.0 test
+server instead, which stalls 1 s whenever its listen backlog of 5 overflows); we run as in production (gunicorn + PostgreSQL, or
 ``--backend sqlite`` for ``jsm-scim serve``). Both get the same ``POST /Users`` workload from the
 same client (``--threads`` threads), then the same filtered GETs for random existing users,
-sent from ``--threads`` threads as well. The ratio is our throughput over theirs.
+sent from ``--threads`` threads as well. The ratio is our throughput over theirs. Before the clock
+starts, both servers get the same warm-up (20 users per client thread created, then looked up), so
+that both are compared in steady state rather than with cold processes.
 """
 from __future__ import annotations
 
@@ -29,7 +33,21 @@ TARGET_RATIO = 2.0
 FILTERED_GET = "GET /Users?filter=userName eq"
 
 
+WARM_UP = "warm-up (not reported)"
+
+
+def warm_up(driver: HttpDriver, threads: int) -> None:
+    """Steady state for both servers: every server process/thread has answered some requests
+    (imports, connection pools, statement caches) before the clock starts. Same requests for both."""
+    warm = Workload(20 * threads, 0, domain="warm-up.example.com")
+    push_users(driver, warm, label=WARM_UP)
+    driver.map(WARM_UP, lambda i: driver.call(WARM_UP, "GET", "/Users",
+                                               params={"filter": f'userName eq "{warm.email(i)}"'}),
+               range(warm.users))
+
+
 def run_workload(driver: HttpDriver, workload: Workload, queries: int) -> dict[str, Summary]:
+    warm_up(driver, driver.threads)
     push_users(driver, workload)
     rng = random.Random(11)
     picks = [rng.randrange(workload.users) for _ in range(queries)]
@@ -44,10 +62,10 @@ def run_workload(driver: HttpDriver, workload: Workload, queries: int) -> dict[s
 
 
 @contextlib.contextmanager
-def scim2_server() -> Iterator[tuple[str, str]]:
+def scim2_server(threads: int, cli: bool) -> Iterator[tuple[str, str]]:
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="scim2-server-") as workdir:
-        process, url = start_scim2_server(token, Path(workdir))
+        process, url = start_scim2_server(token, Path(workdir), threads=threads, cli=cli)
         try:
             yield url, token
         finally:
@@ -58,10 +76,13 @@ def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--scim2-server-cli", action="store_true",
+                        help="run the scim2-server command's own HTTP/1.0 test server (before 2026-11-26 the "
+                             "default) instead of its application under gunicorn")
     args = parser.parse_args()
     workload = Workload(args.users, 0)
     results: dict[str, dict[str, Summary]] = {}
-    with scim2_server() as (url, token):
+    with scim2_server(args.threads, args.scim2_server_cli) as (url, token):
         results["scim2-server"] = run_workload(HttpDriver(url, token, threads=args.threads), workload, args.queries)
     with bridge_stack(backend=args.backend, http_workers=args.http_workers) as stack:
         driver = HttpDriver(stack.scim_url, stack.token, threads=args.threads)

@@ -138,7 +138,8 @@ def upgrade() -> None:
     for table, name, column in _TRIGRAM_INDEXES:
         # SQLite has no trigram index: an empty partial index there (see models.resources).
         op.create_index(name, table, [column], unique=False, postgresql_using='gin',
-                        postgresql_ops={column: 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
+                        postgresql_ops={column: 'gin_trgm_ops'}, postgresql_with={'fastupdate': 'off'},
+                        sqlite_where=sa.text('0'))
 
 
 _TRIGRAM_INDEXES = (

@@ -21,12 +21,16 @@ def _trigram_index(name: str, column: str) -> Index:
     """A pg_trgm GIN index, so that ``co``/``sw``/``ew`` (LIKE '%x%') are index scans on PostgreSQL
     (migration 0001 creates the extension).
 
+    ``fastupdate = off``: with GIN's pending list every search also scans the list of recently
+    inserted entries (up to 4 MB), which made a ``co`` filter 3-4 times slower until the next
+    vacuum; writing the entries in place costs about 0.1 ms of server time per inserted value.
+
     SQLite has no trigram index: there the index is declared empty (``WHERE 0``), which costs
     nothing on writes and keeps models and migrations identical on both backends (alembic's
     comparison does not know ``ddl_if``).
     """
     return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"},
-                 sqlite_where=text("0"))
+                 postgresql_with={"fastupdate": "off"}, sqlite_where=text("0"))
 
 
 class User(Base):

@@ -209,14 +209,23 @@ class Converger:
 
     def accounts_for_new_members(self, desired: planner.DesiredOrganization, users: dict[str, UserFacts],
                                   accounts: dict[str, str]) -> dict[str, str]:
-        """Create accounts for desired members that have none yet (normally done by their user marks).
+        """Create accounts for desired members that have none yet and no pending user mark.
 
-        A member JSM refuses (400) is left out here; its own user mark carries the error.
+        A member whose user mark is pending is left to that mark: another worker may be creating
+        its account right now, and the user's converge marks this organization again once the
+        account exists. A member JSM refuses (400) is left out here; its own user mark carries
+        the error.
         """
+        missing = [user_id for user_id in desired.members if user_id not in accounts]
+        if not missing:
+            return {}
+        with transaction(self.session_factory) as session:
+            queued = outbox.pending_users(session, missing)
         created: dict[str, str] = {}
-        for user_id, email in desired.members.items():
-            if user_id in accounts:
+        for user_id in missing:
+            if user_id in queued:
                 continue
+            email = desired.members[user_id]
             try:
                 created[user_id] = self.ensure_account(users[user_id], email)
             except (JsmBadRequest, PropagationError) as exc:

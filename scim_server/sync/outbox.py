@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import random
 from dataclasses import dataclass
+from typing import Iterable
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -233,6 +234,18 @@ def retry(session: Session, job_id: int | None = None) -> int:
     else:
         statement = statement.where(SyncMark.id == job_id, SyncMark.status != PENDING)
     return session.execute(statement.execution_options(synchronize_session=False)).rowcount
+
+
+def pending_users(session: Session, user_ids: Iterable[str]) -> set[str]:
+    """Those of ``user_ids`` whose own mark is still queued or being converged."""
+    found: set[str] = set()
+    ids = list(user_ids)
+    for start in range(0, len(ids), 500):
+        found.update(session.scalars(
+            select(SyncMark.entity_id)
+            .where(SyncMark.kind == USER, SyncMark.status == "pending", SyncMark.entity_id.in_(ids[start:start + 500]))
+        ))
+    return found
 
 
 def queue_stats(session: Session) -> tuple[int, float | None]:

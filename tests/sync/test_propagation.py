@@ -213,3 +213,24 @@ def test_unknown_desk_in_rules_fails_the_job_with_a_clear_error(session_factory,
         assert (mark.status, mark.attempts) == ("pending", 1)  # backing off, not lost
         assert "no service desk with project key 'NOPE'" in mark.last_error
     assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Staff": ["alice@acme.com"]}
+
+
+def test_organization_leaves_members_with_pending_user_marks_to_those_marks(services, session_factory, sync,
+                                                                             jsm_client, jsm_emulator):
+    """Another worker may be creating a queued user's account right now: an organization converge
+    must not create it too (that raced into duplicate create calls with several workers)."""
+    from scim_server.sync.converge import Converger
+    from scim_server.sync.rules import RulesProvider
+
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    bob = seed.add_user(session_factory, "bob@acme.com")
+    seed.add_group(session_factory, "Staff", [alice, bob])
+    converger = Converger(session_factory, jsm_client, RulesProvider(services.settings).current(), batch_size=50)
+
+    converger.converge_organization("Staff")  # before the user marks ran
+
+    assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Staff": []}
+    assert jsm_emulator.emulator.stats_dict()["by_route"].get("POST /rest/servicedeskapi/customer", 0) == 0
+    sync()
+    assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Staff": ["alice@acme.com", "bob@acme.com"]}
+    assert jsm_emulator.emulator.stats_dict()["by_route"]["POST /rest/servicedeskapi/customer"] == 2
