@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scim_server import audit
 from scim_server.db import utcnow
-from scim_server.scim.errors import ScimError
+from scim_server.scim.errors import ScimError, not_found
 from scim_server.scim.filters import filter_to_sql, sort_expression
 from scim_server.sync.outbox import mark_dirty
 
@@ -19,6 +19,7 @@ MAX_PAGE_SIZE = 1000
 IN_CHUNK = 500
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,18 @@ def plan_with_values(session: Session) -> None:
     """
     if _is_postgresql(session):
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def find_in_directory(session: Session, model: type[M], directory_id: int, resource_id: str, *,
+                      for_update: bool = False) -> M:
+    """The resource with this id in this directory; 404 otherwise (other directories do not exist)."""
+    statement = select(model).where(model.id == resource_id, model.directory_id == directory_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.scalar(statement)
+    if row is None:
+        raise not_found(f"{model.__name__} {resource_id} not found")
+    return row
 
 
 def list_page(session: Session, model: Any, resource_type: str, directory_id: int, query: ListQuery) -> tuple[int, list[Any]]:

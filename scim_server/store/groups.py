@@ -10,10 +10,10 @@ from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
 from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS
-from scim_server.scim.errors import ScimError, not_found
+from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MemberChange
 from scim_server.store import members
-from scim_server.store.common import IN_CHUNK, ListQuery, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
+from scim_server.store.common import IN_CHUNK, ListQuery, find_in_directory, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
 from scim_server.store.members import MembershipDelta
 
 DUPLICATE = "A group with this displayName already exists"
@@ -83,13 +83,7 @@ def create_group(session: Session, scope: Scope, group_id: str, document: dict[s
 
 
 def find_group(session: Session, directory_id: int, group_id: str, *, for_update: bool = False) -> Group:
-    statement = select(Group).where(Group.id == group_id, Group.directory_id == directory_id)
-    if for_update:
-        statement = statement.with_for_update()
-    group = session.scalar(statement)
-    if group is None:
-        raise not_found(f"Group {group_id} not found")
-    return group
+    return find_in_directory(session, Group, directory_id, group_id, for_update=for_update)
 
 
 def update_group(

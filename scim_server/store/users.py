@@ -10,11 +10,11 @@ from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import USER, USER_SCHEMA, schema_attributes
 from scim_server.scim.columns import USER_DOCUMENT_COLUMNS
-from scim_server.scim.errors import ScimError, not_found
 from scim_server.scim.paths import AttrPath
 from scim_server.sync.outbox import mark_dirty
 from scim_server.store.common import (
     ListQuery,
+    find_in_directory,
     Scope,
     check_lengths,
     id_batches,
@@ -113,14 +113,7 @@ def create_user(session: Session, scope: Scope, user_id: str, document: dict[str
 
 
 def find_user(session: Session, directory_id: int, user_id: str, *, for_update: bool = False) -> User:
-    """The user with this id in this directory; 404 otherwise (other directories do not exist)."""
-    statement = select(User).where(User.id == user_id, User.directory_id == directory_id)
-    if for_update:
-        statement = statement.with_for_update()
-    user = session.scalar(statement)
-    if user is None:
-        raise not_found(f"User {user_id} not found")
-    return user
+    return find_in_directory(session, User, directory_id, user_id, for_update=for_update)
 
 
 def update_user(session: Session, scope: Scope, user: User, document: dict[str, Any], action: str) -> User:
