@@ -350,23 +350,23 @@ class JsmClient:
     def _checked(self, resp: requests.Response, method: str, path: str, attempts: int) -> requests.Response:
         if resp.status_code < 400:
             return resp
-        cls = error_class_for(resp.status_code)
-        raise cls(self._message(resp), status=resp.status_code, method=method, path=path, attempts=attempts)
+        raise self._error(resp, method, path, attempts)
 
     def _give_up(
         self, outcome: requests.Response | requests.RequestException, method: str, path: str, attempts: int
     ) -> JsmError:
         suffix = f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
         if isinstance(outcome, requests.Response):
-            cls = error_class_for(outcome.status_code)
-            return cls(self._message(outcome) + suffix, status=outcome.status_code,
-                       method=method, path=path, attempts=attempts)
+            return self._error(outcome, method, path, attempts, suffix)
         err = JsmUnavailable(f"{type(outcome).__name__}{suffix}", method=method, path=path, attempts=attempts)
         err.__cause__ = outcome
         return err
 
-    def _message(self, resp: requests.Response) -> str:
-        return self._redact(_error_text(resp))
+    def _error(self, resp: requests.Response, method: str, path: str, attempts: int, suffix: str = "") -> JsmError:
+        """The typed error for an error response, with JSM's message (credentials redacted)."""
+        cls = error_class_for(resp.status_code)
+        return cls(self._redact(_error_text(resp)) + suffix, status=resp.status_code, method=method, path=path,
+                   attempts=attempts)
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim_server import metrics
@@ -33,10 +34,20 @@ def instance_value(factory: sessionmaker[Session], name: str, generate) -> str:
     try:
         with transaction(factory) as session:
             session.add(InstanceValue(name=name, value=generate()))
-    except Exception:  # another process stored it first
+    except IntegrityError:  # another process stored it first
         pass
     with transaction(factory) as session:
         return session.get(InstanceValue, name).value
+
+
+SESSION_SECRET_NAME = "secret_key"
+
+
+def installation_secret(services: Services) -> str:
+    """The session-signing secret: JSM_SCIM_SECRET_KEY, else one generated on first start and stored."""
+    return services.settings.secret_key or instance_value(
+        services.session_factory, SESSION_SECRET_NAME, lambda: secrets.token_urlsafe(48)
+    )
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -57,9 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     from scim_server.sync.worker import register_queue_metrics
 
     register_queue_metrics(services)
-    app.config["SECRET_KEY"] = settings.secret_key or instance_value(
-        services.session_factory, "secret_key", lambda: secrets.token_urlsafe(48)
-    )
+    app.config["SECRET_KEY"] = installation_secret(services)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, TypeVar
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -23,6 +23,23 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# SQLite allows 32766 bound variables (999 before 3.32); IN lists are cut well below either limit.
+IN_CHUNK = 500
+T = TypeVar("T")
+
+
+def chunked(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """Lists of at most ``size`` values (for bounded ``IN`` lists)."""
+    chunk: list[T] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def is_sqlite(url: str) -> bool:

@@ -33,14 +33,16 @@ def warning_due(key: ApiKey, warning_days: int, now: dt.datetime, used: bool = F
     return key.last_expiry_warning_at is None or now - key.last_expiry_warning_at >= WARNING_INTERVAL
 
 
+def _not_warned_since(moment: dt.datetime):
+    """SQL: the key was never warned about, or last warned at or before ``moment``."""
+    return or_(ApiKey.last_expiry_warning_at.is_(None), ApiKey.last_expiry_warning_at <= moment)
+
+
 def claim_warning(session: Session, key_id: str, now: dt.datetime) -> bool:
     """Atomically mark the key as warned today; False when another process already did."""
     result = session.execute(
         update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            or_(ApiKey.last_expiry_warning_at.is_(None), ApiKey.last_expiry_warning_at <= now - WARNING_INTERVAL),
-        )
+        .where(ApiKey.id == key_id, _not_warned_since(now - WARNING_INTERVAL))
         .values(last_expiry_warning_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -78,7 +80,7 @@ def warn_expiring_keys(session: Session, settings: Settings, now: dt.datetime | 
             ApiKey.last_used_at.is_not(None),
             ApiKey.expires_at > now,
             ApiKey.expires_at <= now + dt.timedelta(days=settings.key_expiry_warning_days),
-            or_(ApiKey.last_expiry_warning_at.is_(None), ApiKey.last_expiry_warning_at <= now - WARNING_INTERVAL),
+            _not_warned_since(now - WARNING_INTERVAL),
         )
     ).all()
     return [key for key in candidates if warn_if_expiring(session, key, settings.key_expiry_warning_days, now)]

@@ -183,8 +183,9 @@ def rotate_key(
     _validate_range(grace_hours, 0, MAX_GRACE_HOURS, "grace_hours")
     now = now or utcnow()
     old = get_key(session, key_id)
-    if key_status(old, now) != "active":
-        raise KeyStateError(f"API key {old.id} is {key_status(old, now)} and cannot be rotated")
+    status = key_status(old, now)
+    if status != "active":
+        raise KeyStateError(f"API key {old.id} is {status} and cannot be rotated")
     if old.rotated_to_id is not None:
         raise KeyStateError(f"API key {old.id} was already rotated to {old.rotated_to_id}")
     issued = create_key(session, old.name, old.directory.name, expires_in_days, now=now)

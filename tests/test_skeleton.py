@@ -1,7 +1,7 @@
 """Smoke tests of the foundation: migrations, settings and key verification."""
 from scim_server.db import current_revision, make_engine
 from scim_server.keys import find_valid_key
-from scim_server.settings import Settings, load_settings
+from scim_server.settings import load_settings
 
 
 def test_settings_from_environment():

@@ -80,7 +80,7 @@ def _render_groups(session: Session, rows: list[Group], view: Projection, new: b
     for row in rows:
         computed = {MEMBERS: [
             {"value": user_id, "$ref": reference(base, "Users", user_id), "type": "User"}
-            for user_id, _display in members.get(row.id, [])
+            for user_id in members.get(row.id, [])
         ] or None}
         document = store.group_document(row)
         documents.append(view.apply(output_document(GROUP, row.id, document, _meta(GROUPS, row), computed)))
@@ -140,6 +140,14 @@ def _list(kind: Kind, params: dict[str, Any]) -> Response:
     return scim_response(list_response(total, query.start_index, resources))
 
 
+def _object_body() -> dict[str, Any]:
+    """The request's JSON body, which must be an object (400 invalidSyntax otherwise)."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
+    return body
+
+
 def _writable(kind: Kind, session: Session, resource_id: str) -> Any:
     """The resource, locked for this transaction, after checking If-Match (412 on a stale ETag)."""
     row = kind.find(session, scope().directory_id, resource_id, for_update=True)
@@ -167,9 +175,7 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
         return _list(kind, load_message(SearchRequestSchema(), json_body()))
 
     def create() -> Response:
-        body = json_body()
-        if not isinstance(body, dict):
-            raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
+        body = _object_body()
         session = db_session()
         row = kind.create(session, scope(), str(uuid.uuid4()), body)
         view = _view_or_commit(session, lambda: _projection(kind, _query_params()))
@@ -185,10 +191,8 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
         return _single(kind, session, row, _projection(kind, _query_params()))
 
     def replace(resource_id: str) -> Response:
-        body = json_body()
+        body = _object_body()
         session = db_session()
-        if not isinstance(body, dict):
-            raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
         row = _writable(kind, session, resource_id)
         changes = kind.take_member_changes(body)
         document = validate_document(kind.resource_type, body)

@@ -6,7 +6,6 @@ discovery endpoints), oversized bodies as 413, and anything unexpected as a logg
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 
 from flask import Blueprint, Response, g, request
@@ -73,13 +72,10 @@ blueprint.app_errorhandler(405)(_routing_error)
 
 
 def _register_routes() -> None:
-    from scim_server.api import resources
+    from scim_server.api import discovery, resources
 
     resources.register(blueprint)
-    if importlib.util.find_spec("scim_server.api.discovery") is not None:
-        from scim_server.api import discovery
-
-        discovery.register(blueprint)
+    discovery.register(blueprint)
 
 
 _register_routes()

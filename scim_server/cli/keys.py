@@ -22,10 +22,10 @@ def keys() -> None:
     """SCIM API keys (bearer tokens for identity providers)."""
 
 
-def _print_issued(issued: key_store.IssuedKey, heading: str) -> None:
+def _print_issued(issued: key_store.IssuedKey) -> None:
     """Details first, then the token alone on the last line (scripts read the last line)."""
     details = key_store.describe_key(issued.key)
-    click.echo(heading)
+    click.echo("Created API key")
     for label in ("id", "name", "directory", "token_prefix", "expires"):
         click.echo(f"  {label}: {details[label]}")
     click.echo("Store this token now; it cannot be shown again:")
@@ -62,7 +62,7 @@ def create(cli: CliContext, name: str, directory: str, expires_in_days: int) -> 
         issued = key_store.create_key(session, name, directory, expires_in_days)
         _audit_key(session, "key.create", issued.key, directory=directory, expires=issued.key.expires_at.isoformat())
     log.info("created API key %s for directory %s", issued.key.id, directory)
-    _print_issued(issued, "Created API key")
+    _print_issued(issued)
 
 
 @keys.command("list")
@@ -135,4 +135,4 @@ def rotate(cli: CliContext, key_id: str, grace_hours: float) -> None:
         _audit_key(session, "key.create", issued.key, rotated_from=old.id)
     log.info("rotated API key %s to %s", old.id, issued.key.id)
     click.echo(f"Old key {old.id} keeps working until {old.revoked_at.isoformat()}")
-    _print_issued(issued, "Created API key")
+    _print_issued(issued)

@@ -1,8 +1,9 @@
 """Which SCIM attributes are copied from the document into indexed columns: one map for both sides.
 
-The store derives the column values from every written document (``store.users.derived_columns``)
-and the filter translator compares and sorts on the same columns (``scim.filters``), so an
-attribute is filterable exactly when it is written here.
+The store derives the column values and ``user_values`` rows from every written document
+(``store.users.derived_columns``, ``store.users.value_rows``) and the filter translator compares and
+sorts on the same columns and rows (``scim.filters``), so an attribute is filterable exactly when
+it is written here.
 """
 from __future__ import annotations
 
@@ -36,3 +37,7 @@ GROUP_DOCUMENT_COLUMNS: dict[AttrPath, str] = {
     AttrPath(GROUP_SCHEMA, "displayName"): "display_name",
     AttrPath(GROUP_SCHEMA, "externalId"): "external_id",
 }
+
+# User attributes indexed one row per value in ``user_values`` (``UserValue.attribute`` holds the name):
+# the writable multi-valued attributes with a ``value`` sub-attribute.
+USER_VALUE_ATTRIBUTES = ("emails", "phoneNumbers", "ims", "photos", "roles", "entitlements", "x509Certificates")

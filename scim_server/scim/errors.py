@@ -38,9 +38,5 @@ def error_document(status: int, detail: str, scim_type: str | None = None) -> di
     return body
 
 
-def bad_request(detail: str, scim_type: str) -> ScimError:
-    return ScimError(400, detail, scim_type)
-
-
 def not_found(detail: str = "Resource not found") -> ScimError:
     return ScimError(404, detail)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 from scim2_filter_parser.lexer import SCIMLexer
-from sqlalchemy import ColumnElement, Select, and_, func, literal, literal_column, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select, true
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
@@ -46,9 +46,9 @@ from scim_server.scim.attributes import (
     AttributeDef,
     resolve_schema,
 )
-from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS, USER_DOCUMENT_COLUMNS
+from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS, USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
 from scim_server.scim.errors import ScimError
-from scim_server.scim.paths import AttrPath, PatchPath, attribute_definition, resolve_attr_path
+from scim_server.scim.paths import AttrPath, PatchPath, attribute_definition, parse_attr_path, resolve_attr_path
 
 # ---------------------------------------------------------------------------------------------
 # AST
@@ -550,9 +550,6 @@ def _scalar(column: Any, condition: ColumnElement[bool]) -> Any:
     return select(column).where(condition).scalar_subquery()
 
 
-USER_VALUE_ATTRIBUTES = ("emails", "phoneNumbers", "ims", "photos", "roles", "entitlements", "x509Certificates")
-"""User attributes indexed one row per value in ``user_values`` (``UserValue.attribute`` holds this name)."""
-
 _ROW_SETS: dict[tuple[str, str, str], Callable[[], _RowSet]] = {
     **{(USER, USER_SCHEMA, name): (lambda name=name: _user_values(name)) for name in USER_VALUE_ATTRIBUTES},
     (USER, USER_SCHEMA, "groups"): _user_groups,
@@ -750,8 +747,6 @@ def sort_expression(resource_type: str, sort_by: str) -> ColumnElement:
     primary (else first) value. Unknown attribute: 400 ``invalidPath``; an attribute that cannot be
     sorted (complex, not indexed): 400 ``invalidValue``.
     """
-    from scim_server.scim.paths import parse_attr_path
-
     path = parse_attr_path(resource_type, sort_by)
     definition = attribute_definition(resource_type, path)
     parent = attribute_definition(resource_type, path.parent())

@@ -310,8 +310,7 @@ class Patcher:
         terms = equality_terms(target.path, "and")
         if terms is None:
             raise no_target(f"No value matches '{target.path}'")
-        element = self._one_element(target, dict(terms))
-        return element
+        return self._one_element(target, dict(terms))
 
     # -- group members as set operations -----------------------------------------------------------
     def _apply_members(self, op: str, target: _Target, value: Any) -> None:
@@ -322,9 +321,7 @@ class Patcher:
         elif op == "remove" and value is None:
             self._change_members(MemberChange("remove_all"))
         else:
-            ids = member_ids(value)
-            kind = {"add": "add", "replace": "replace", "remove": "remove"}[op]
-            self._change_members(MemberChange(kind, ids))
+            self._change_members(MemberChange(op, member_ids(value)))
 
     def _remove_filtered_members(self, op: str, target: _Target) -> None:
         if op != "remove":
@@ -367,7 +364,6 @@ def _member_ids_in_filter(path: str) -> tuple[str, ...] | None:
     if terms is None or not all(name.lower() == "value" and isinstance(v, str) for name, v in terms):
         return None
     return tuple(dict.fromkeys(v for _, v in terms))
-
 
 
 _MEMBER_KEYS = {"value", "$ref", "type", "display"}

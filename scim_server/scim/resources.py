@@ -42,9 +42,10 @@ def _describe(messages: Any, prefix: str = "") -> str:
 def validation_error(exc: ValidationError, prefix: str = "") -> ScimError:
     """A marshmallow error as a SCIM 400: unknown attributes and bad ``schemas`` are syntax errors."""
     messages = exc.messages
-    syntax = _contains(messages, UNKNOWN_FIELD) or (isinstance(messages, dict) and "schemas" in messages)
+    unknown = _contains(messages, UNKNOWN_FIELD)
+    syntax = unknown or (isinstance(messages, dict) and "schemas" in messages)
     detail = _describe(messages, prefix)
-    if _contains(messages, UNKNOWN_FIELD):
+    if unknown:
         detail = detail.replace(UNKNOWN_FIELD, "Unknown attribute.")
     return ScimError(400, detail, "invalidSyntax" if syntax else "invalidValue")
 

@@ -67,7 +67,7 @@ def parse_certificates(text: str) -> tuple[str, ...]:
     """PEM certificates (one or more blocks) or one bare base64 DER body, as normalized PEMs."""
     blocks = _PEM_BLOCK.findall(text)
     if not blocks:
-        blocks = [_pem_from_base64(text)]
+        return (_pem_from_base64(text),)
     return tuple(_normalized_pem(block) for block in blocks)
 
 

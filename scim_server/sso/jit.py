@@ -117,8 +117,9 @@ def _document(identity: Identity) -> dict[str, Any]:
         "emails": [{"value": identity.email, "type": "work", "primary": True}],
         "active": True,
     }
-    if _name(identity):
-        document["name"] = _name(identity)
+    name = _name(identity)
+    if name:
+        document["name"] = name
     return validate_document(USER, document)
 
 
@@ -126,8 +127,9 @@ def _refreshed_document(current: dict[str, Any], identity: Identity) -> dict[str
     """A JIT user's document with the names the IdP sends at this login (the IdP is the source)."""
     document = dict(current)
     document["displayName"] = identity.display_name
-    if _name(identity):
-        document["name"] = {**(current.get("name") or {}), **_name(identity)}
+    name = _name(identity)
+    if name:
+        document["name"] = {**(current.get("name") or {}), **name}
     return validate_document(USER, document)
 
 

@@ -29,7 +29,6 @@ CLOCK_SKEW = dt.timedelta(seconds=120)
 MAX_ID_LENGTH = 256
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
 
 class SamlRejected(Exception):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scim_server.app import Services, instance_value
+from scim_server.app import Services, installation_secret, instance_value
 from scim_server.db import transaction
 from scim_server.models import InstanceValue
 from scim_server.sso.safexml import DS, MD
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 
 KEY_NAME = "saml_sp_private_key"
 CERT_NAME = "saml_sp_certificate"
-SECRET_NAME = "secret_key"  # the same per-installation value app.py uses for Flask sessions
 CERT_VALIDITY_DAYS = 3650
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
@@ -57,16 +55,6 @@ class ServiceProvider:
     def sign(self, data: bytes) -> bytes:
         """RSA-SHA256 (PKCS#1 v1.5) signature, as the HTTP-Redirect binding requires."""
         return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-
-    def portal_link(self, service_desk_id: str) -> str:
-        return f"{self.public_url}/portal/{service_desk_id}"
-
-
-def installation_secret(services: Services) -> str:
-    """The session-signing secret: the configured one or the generated, stored one."""
-    return services.settings.secret_key or instance_value(
-        services.session_factory, SECRET_NAME, lambda: secrets.token_urlsafe(48)
-    )
 
 
 _cache: "weakref.WeakKeyDictionary[sessionmaker[Session], ServiceProvider]" = weakref.WeakKeyDictionary()

@@ -60,13 +60,13 @@ def _catalog() -> PortalCatalog:
     return catalog
 
 
-def _portal_list_page(user_id: str, email: str, status: int, requested: str | None = None):
+def _portal_list_page(user_id: str, email: str):
     try:
         portals = _catalog().allowed_portals(user_id)
     except PortalsUnavailable as exc:
         log.error("portal list unavailable: %s", exc)
         return _portals_unavailable_page()
-    return render_template("sso/portals.html", portals=portals, email=email, requested=requested), status
+    return render_template("sso/portals.html", portals=portals, email=email, requested=None), 200
 
 
 def _go_to_portal(desk_id: str, user_id: str, email: str):
@@ -148,7 +148,7 @@ def portals():
     login = _active_login()
     if login is None:
         return _start_login(PURPOSE_LOGIN, None)
-    return _portal_list_page(login.user_id, login.email, 200)
+    return _portal_list_page(login.user_id, login.email)
 
 
 @blueprint.get("/saml/logout")

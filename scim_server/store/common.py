@@ -9,14 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_server import audit
-from scim_server.db import utcnow
+from scim_server.db import chunked, utcnow
 from scim_server.scim.errors import ScimError, not_found
 from scim_server.scim.filters import filter_to_sql, sort_expression
 from scim_server.sync.outbox import mark_dirty
 
 MAX_PAGE_SIZE = 1000
-# SQLite allows 32766 bound variables (999 before 3.32); IN lists are cut well below either limit.
-IN_CHUNK = 500
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -52,25 +50,13 @@ class ListQuery:
         )
 
 
-def chunked(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
-    """Lists of at most ``size`` values."""
-    chunk: list[T] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def id_batches(session: Session, values: Iterable[T]) -> Iterator[list[T]]:
     """``values`` in as few batches as the database takes: all at once on PostgreSQL (they travel
-    as one array parameter), chunks of IN_CHUNK on SQLite (bound variables are limited)."""
+    as one array parameter), chunks of ``db.IN_CHUNK`` on SQLite (bound variables are limited)."""
     if _is_postgresql(session):
         batch = list(values)
         if batch:

@@ -1,19 +1,19 @@
 """Storage of SCIM Groups: displayName/externalId columns plus the membership set."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from scim_server.db import utcnow
+from scim_server.db import IN_CHUNK, utcnow
 from scim_server.models import Group, GroupMember
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
 from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS
 from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MemberChange
 from scim_server.store import members
-from scim_server.store.common import IN_CHUNK, ListQuery, find_in_directory, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
+from scim_server.store.common import ListQuery, find_in_directory, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
 from scim_server.store.members import MembershipDelta
 
 DUPLICATE = "A group with this displayName already exists"
@@ -50,7 +50,7 @@ def _write(session: Session, group: Group, document: dict[str, Any]) -> None:
     flush_unique(session, DUPLICATE)
 
 
-def apply_member_changes(session: Session, scope: Scope, group_id: str, changes: Iterable[MemberChange]) -> MembershipDelta:
+def apply_member_changes(session: Session, scope: Scope, group_id: str, changes: Sequence[MemberChange]) -> MembershipDelta:
     """Run PATCH/PUT membership changes in order; user ids that are added must exist in the directory."""
     delta = MembershipDelta()
     if any(len(change.ids) > IN_CHUNK for change in changes):

@@ -103,16 +103,18 @@ def member_count(session: Session, group_id: str) -> int:
     return session.scalar(select(func.count()).select_from(GroupMember).where(GroupMember.group_id == group_id)) or 0
 
 
-def members_of_groups(session: Session, group_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """group id -> [(user id, display)], ordered by user id (only called when members are wanted)."""
-    result: dict[str, list[tuple[str, str]]] = {group_id: [] for group_id in group_ids}
+def members_of_groups(session: Session, group_ids: list[str]) -> dict[str, list[str]]:
+    """group id -> member user ids in order (only called when members are wanted).
+
+    Membership rows alone: the foreign key guarantees the users exist, and the output names no
+    more than the ids, so no join with ``users``."""
+    result: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
     for chunk in id_batches(session, group_ids):
         rows = session.execute(
-            select(GroupMember.group_id, User.id, MEMBER_DISPLAY)
-            .join(User, User.id == GroupMember.user_id)
+            select(GroupMember.group_id, GroupMember.user_id)
             .where(in_values(session, GroupMember.group_id, chunk))
-            .order_by(GroupMember.group_id, User.id)
+            .order_by(GroupMember.group_id, GroupMember.user_id)
         )
-        for group_id, user_id, display in rows:
-            result[group_id].append((user_id, display))
+        for group_id, user_id in rows:
+            result[group_id].append(user_id)
     return result

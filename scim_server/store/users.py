@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
-from scim_server.scim.attributes import USER, USER_SCHEMA, schema_attributes
-from scim_server.scim.columns import USER_DOCUMENT_COLUMNS
+from scim_server.scim.attributes import USER, USER_SCHEMA
+from scim_server.scim.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
 from scim_server.scim.paths import AttrPath
 from scim_server.sync.outbox import mark_dirty
 from scim_server.store.common import (
@@ -53,22 +53,13 @@ def derived_columns(document: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def indexed_multi_valued() -> list[str]:
-    """Writable multi-valued User attributes with a ``value`` (indexed one row per value)."""
-    return [
-        d.name
-        for d in schema_attributes(USER).values()
-        if d.multi_valued and d.mutability != "readOnly" and d.sub("value") is not None
-    ]
-
-
 _VALUE_LIMIT = UserValue.__table__.c.value.type.length
 
 
 def value_rows(user_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
     """``user_values`` rows; values too long for the index (certificates) are kept only in the document."""
     rows = []
-    for attribute in indexed_multi_valued():
+    for attribute in USER_VALUE_ATTRIBUTES:
         for item in document.get(attribute) or []:
             value = item.get("value")
             indexable = isinstance(value, str) and len(value) <= _VALUE_LIMIT

@@ -102,8 +102,7 @@ class Applier:
     def _ensure(self, name: str, report: ApplyReport) -> str:
         """Adopt an organization JSM already has; otherwise record the intent, then create it."""
         with transaction(self.session_factory) as session:
-            row = state.managed_organization(session, name)
-            intended = row is not None and row.owned
+            intended = _owned(session, name)
         existing = self.catalog.organization_id(name)
         if existing is not None:
             self._record(lambda s: state.record_organization(s, name, existing, owned=intended))

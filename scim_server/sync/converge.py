@@ -89,8 +89,8 @@ class Converger:
         with transaction(self.session_factory) as session:
             for user_id, (customer, was_created) in created.items():
                 previous = known[user_id].email if user_id in known else None
-                email = planner.account_email(users[user_id])
-                self._save_account(session, users[user_id], email, customer, was_created, previous=previous)
+                self._save_account(session, users[user_id], wanting[user_id], customer, was_created,
+                                   previous=previous)
                 accounts[user_id] = customer.account_id
             pending = [uid for uid in user_ids if uid not in results]
             held = state.organizations_by_account(
@@ -187,8 +187,7 @@ class Converger:
             target = planner.organization_for_group(self.rules, group.display_name) if group else None
             now = {target} if target else set()
             affected = now | state.group_targets(session, group_id)
-            for name in affected:
-                outbox.mark_organization(session, name)
+            mark_organizations(session, affected)
             state.set_group_targets(session, group_id, now)
         return Outcome(organizations=frozenset(affected))
 
@@ -245,10 +244,10 @@ def plan_from_store(session: Session, rules: Rules, name: str) -> tuple[planner.
     return desired, users
 
 
-def desired_organization_names(session: Session, rules: Rules) -> set[str]:
-    """Every organization some stored group maps to (domain organizations are added by the caller)."""
+def all_organization_names(session: Session, rules: Rules) -> set[str]:
+    """Every organization the bridge manages, some stored group maps to, or a domain rule targets."""
     names = (planner.organization_for_group(rules, g.display_name) for g in facts.all_groups(session))
-    return {n for n in names if n}
+    return state.managed_organization_names(session) | {n for n in names if n} | set(rules.domains.values())
 
 
 def _account_id(account) -> str | None:

@@ -31,17 +31,18 @@ def _explain_user(session: Session, rules: Rules, row: User) -> dict[str, Any]:
     account = state.account_of(session, user.id)
     portals = planner.allowed_project_keys_for(rules, organizations)
     directory = session.get(Directory, user.directory_id)
+    email = planner.account_email(user)
     notes = []
     if not user.active:
         notes.append("inactive: no organizations and no portals until re-activated")
-    if planner.account_email(user) is None:
+    if email is None:
         notes.append("no usable e-mail address: cannot have a JSM account")
     return {
         "user_id": user.id,
         "directory": directory.name if directory else str(user.directory_id),
         "user_name": user.user_name,
         "active": user.active,
-        "account_email": planner.account_email(user),
+        "account_email": email,
         "jsm_account_id": account.account_id if account else None,
         "groups": sorted(groups, key=str.casefold),
         "grants": [{"organization": g.organization, "reason": g.reason} for g in grants],

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from scim_server.models import Group, GroupMember, User, UserValue
+from scim_server.db import chunked
 from scim_server.sync.planner import GroupFacts, UserFacts
 from scim_server.sync.rules import Rules
 
@@ -33,17 +34,17 @@ def load_group(session: Session, group_id: str) -> GroupFacts | None:
 
 def load_users(session: Session, user_ids: list[str]) -> dict[str, UserFacts]:
     found: dict[str, UserFacts] = {}
-    for start in range(0, len(user_ids), 500):
-        for row in session.scalars(select(User).where(User.id.in_(user_ids[start : start + 500]))):
+    for chunk in chunked(user_ids):
+        for row in session.scalars(select(User).where(User.id.in_(chunk))):
             found[row.id] = user_facts(row)
     return found
 
 
 def group_names_of_users(session: Session, user_ids: list[str]) -> dict[str, list[str]]:
     names: dict[str, list[str]] = {uid: [] for uid in user_ids}
-    for start in range(0, len(user_ids), 500):
+    for chunk in chunked(user_ids):
         query = select(GroupMember.user_id, Group.display_name).join(Group, Group.id == GroupMember.group_id).where(
-            GroupMember.user_id.in_(user_ids[start : start + 500])
+            GroupMember.user_id.in_(chunk)
         )
         for user_id, name in session.execute(query):
             names[user_id].append(name)

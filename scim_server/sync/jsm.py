@@ -72,7 +72,8 @@ class JsmCatalog:
 
     def desk_id(self, project_key: str) -> str | None:
         """The service desk id of a project key; ``None`` when JSM has no such desk."""
+        key = project_key.upper()
         with self._lock:
-            if self._desks is None or project_key not in self._desks:
+            if self._desks is None or key not in self._desks:
                 self._desks = {desk.project_key.upper(): desk.id for desk in self.client.iter_service_desks()}
-            return self._desks.get(project_key.upper())
+            return self._desks.get(key)

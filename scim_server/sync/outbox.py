@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scim_server.db import utcnow
+from scim_server.db import chunked, utcnow
 from scim_server.models.sync import GLOBAL_DIRECTORY, SyncMark
 
 USER, GROUP, ORGANIZATION = "user", "group", "org"
@@ -239,11 +239,10 @@ def retry(session: Session, job_id: int | None = None) -> int:
 def pending_users(session: Session, user_ids: Iterable[str]) -> set[str]:
     """Those of ``user_ids`` whose own mark is still queued or being converged."""
     found: set[str] = set()
-    ids = list(user_ids)
-    for start in range(0, len(ids), 500):
+    for chunk in chunked(user_ids):
         found.update(session.scalars(
             select(SyncMark.entity_id)
-            .where(SyncMark.kind == USER, SyncMark.status == "pending", SyncMark.entity_id.in_(ids[start:start + 500]))
+            .where(SyncMark.kind == USER, SyncMark.status == PENDING, SyncMark.entity_id.in_(chunk))
         ))
     return found
 

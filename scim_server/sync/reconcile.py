@@ -15,7 +15,7 @@ from jsm_client import JsmClient
 from scim_server.db import transaction
 from scim_server.sync import state
 from scim_server.sync.applier import ApplyReport
-from scim_server.sync.converge import Converger, desired_organization_names, plan_from_store
+from scim_server.sync.converge import Converger, all_organization_names, plan_from_store
 from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
 from scim_server.sync.planner import resolve_accounts
 from scim_server.sync.rules import Rules
@@ -56,8 +56,7 @@ def reconcile(session_factory: sessionmaker[Session], client: JsmClient, rules: 
               batch_size: int = 50, progress: Progress | None = None) -> ReconcileResult:
     converger = Converger(session_factory, client, rules, batch_size=batch_size)
     with transaction(session_factory) as session:
-        names = sorted(state.managed_organization_names(session) | desired_organization_names(session, rules)
-                       | set(rules.domains.values()))
+        names = sorted(all_organization_names(session, rules))
     snapshot = JsmSnapshot.read(client)
     result = ReconcileResult(dry_run)
     for index, name in enumerate(names, start=1):

@@ -38,10 +38,6 @@ class Rules:
     portals: Mapping[str, tuple[str, ...]] | None = None  # org -> project keys
     digest: str = "default"
 
-    def organization_names(self) -> set[str]:
-        """Every organization named explicitly by the rules."""
-        return set(self.groups.values()) | set(self.domains.values())
-
 
 DEFAULT_RULES = Rules()
 

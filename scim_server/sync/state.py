@@ -18,6 +18,7 @@ from scim_server.models.sync import (
     JsmPortalLink,
     SyncGroupTarget,
 )
+from scim_server.db import chunked
 from scim_server.sync.differ import AppliedOrganization
 
 
@@ -37,8 +38,8 @@ def account_of(session: Session, user_id: str) -> JsmAccount | None:
 
 def accounts_of(session: Session, user_ids: list[str]) -> dict[str, JsmAccount]:
     found: dict[str, JsmAccount] = {}
-    for start in range(0, len(user_ids), 500):
-        for row in session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(user_ids[start : start + 500]))):
+    for chunk in chunked(user_ids):
+        for row in session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(chunk))):
             found[row.user_id] = row
     return found
 
@@ -46,9 +47,8 @@ def accounts_of(session: Session, user_ids: list[str]) -> dict[str, JsmAccount]:
 def accounts_matching(session: Session, emails: Mapping[str, str]) -> dict[str, str]:
     """``user id -> account id`` for users whose recorded account has their current e-mail."""
     found: dict[str, str] = {}
-    ids = list(emails)
-    for start in range(0, len(ids), 500):
-        rows = session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(ids[start : start + 500])))
+    for chunk in chunked(emails):
+        rows = session.scalars(select(JsmAccount).where(JsmAccount.user_id.in_(chunk)))
         for row in rows:
             if row.email.casefold() == emails[row.user_id].casefold():
                 found[row.user_id] = row.account_id
@@ -136,12 +136,8 @@ def record_members(session: Session, name: str, account_ids: Iterable[str], *, a
     if added:
         _insert_ignoring_duplicates(session, JsmMembership, [{"org_name": name, "account_id": a} for a in ids])
         return
-    for start in range(0, len(ids), 500):
-        session.execute(
-            delete(JsmMembership).where(
-                JsmMembership.org_name == name, JsmMembership.account_id.in_(ids[start : start + 500])
-            )
-        )
+    for chunk in chunked(ids):
+        session.execute(delete(JsmMembership).where(JsmMembership.org_name == name, JsmMembership.account_id.in_(chunk)))
 
 
 def record_link(session: Session, name: str, project_key: str, *, linked: bool) -> None:
@@ -157,10 +153,8 @@ def organizations_by_account(session: Session, account_ids: Iterable[str]) -> di
     """``account id -> organizations`` where the bridge granted that account a membership."""
     ids = sorted({a for a in account_ids if a})
     held: dict[str, set[str]] = {a: set() for a in ids}
-    for start in range(0, len(ids), 500):
-        query = select(JsmMembership.account_id, JsmMembership.org_name).where(
-            JsmMembership.account_id.in_(ids[start : start + 500])
-        )
+    for chunk in chunked(ids):
+        query = select(JsmMembership.account_id, JsmMembership.org_name).where(JsmMembership.account_id.in_(chunk))
         for account_id, name in session.execute(query):
             held[account_id].add(name)
     return held

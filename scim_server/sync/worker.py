@@ -22,9 +22,9 @@ from scim_server import metrics
 from scim_server.db import transaction, utcnow
 from scim_server.key_expiry import warn_expiring_keys
 from scim_server.models.sync import SyncRulesState
-from scim_server.sync import outbox, state
+from scim_server.sync import outbox
 from scim_server.sync.applier import PropagationError
-from scim_server.sync.converge import Converger, desired_organization_names, mark_organizations
+from scim_server.sync.converge import Converger, all_organization_names, mark_organizations
 from scim_server.sync.jsm import JsmCatalog, make_jsm_client
 from scim_server.sync.rules import Rules, RulesError, RulesProvider
 
@@ -74,9 +74,7 @@ def apply_rules_change(session_factory, rules: Rules) -> int:
         with transaction(session_factory) as session:
             if not _swap_digest(session, rules.digest):
                 return 0
-            names = state.managed_organization_names(session) | desired_organization_names(session, rules)
-            names |= set(rules.domains.values())
-            count = mark_organizations(session, names)
+            count = mark_organizations(session, all_organization_names(session, rules))
     except IntegrityError:  # another worker inserted the first digest at the same moment
         return 0
     if count:

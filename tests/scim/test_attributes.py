@@ -126,3 +126,12 @@ def test_resource_types_document():
     assert (user["id"], user["endpoint"], user["schema"]) == ("User", "/Users", USER_SCHEMA)
     assert user["schemaExtensions"] == [{"schema": ENTERPRISE_SCHEMA, "required": False}]
     assert (group["id"], group["endpoint"], group["schema"]) == ("Group", "/Groups", GROUP_SCHEMA)
+
+
+def test_user_value_attributes_are_the_writable_multi_valued_ones_with_a_value():
+    from scim_server.scim.attributes import schema_attributes
+    from scim_server.scim.columns import USER_VALUE_ATTRIBUTES
+
+    expected = {d.name for d in schema_attributes(USER).values()
+                if d.multi_valued and d.mutability != "readOnly" and d.sub("value") is not None}
+    assert set(USER_VALUE_ATTRIBUTES) == expected

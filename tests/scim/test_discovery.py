@@ -1,8 +1,6 @@
 """Discovery endpoints (RFC 7644 §4) through the application's SCIM blueprint."""
 from __future__ import annotations
 
-import pytest
-
 from scim_server.scim.attributes import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 
 BASE = "/scim/v2"
