@@ -111,6 +111,25 @@ def metrics_response() -> Response:
     return Response(render(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
+def serve_metrics(host: str, port: int):
+    """Serve ``GET /metrics`` from a background thread (a ``jsm-scim worker`` on its own machine,
+    where no gunicorn shares its metrics); returns the server (``.server_port``, ``.shutdown()``)."""
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request
+
+    @Request.application
+    def application(request: Request) -> Response:
+        if request.path != "/metrics":
+            return Response("not found\n", status=404, mimetype="text/plain")
+        return metrics_response()
+
+    server = make_server(host, port, application, threaded=True)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
 # --------------------------------------------------------------------------------------------
 # Request instrumentation
 # --------------------------------------------------------------------------------------------

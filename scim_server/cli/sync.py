@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 
@@ -9,11 +10,14 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scim_server import metrics
 from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
 from scim_server.db import transaction
 from scim_server.sync import outbox
 from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules
+
+log = logging.getLogger(__name__)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -36,13 +40,21 @@ def configure_process_logging(settings) -> None:
 @click.option("--once", is_flag=True, help="Drain the queue and exit.")
 @click.option("--lease-seconds", type=float, default=None, help="How long a claimed job is reserved.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between polls when idle.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus /metrics on this port (for workers on machines without gunicorn).")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
 @pass_cli
-def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float) -> None:
+def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float,
+           metrics_port: int | None, metrics_host: str) -> None:
     """Propagate SCIM changes to JSM (run any number of these)."""
-    from scim_server.sync.worker import DEFAULT_LEASE_SECONDS, run_worker
+    from scim_server.sync.worker import DEFAULT_LEASE_SECONDS, register_queue_metrics, run_worker
 
     configure_process_logging(cli.settings)
     services = cli.services()
+    if metrics_port is not None:
+        register_queue_metrics(services)
+        server = metrics.serve_metrics(metrics_host, metrics_port)
+        log.info("metrics on http://%s:%d/metrics", metrics_host, server.server_port)
     stop = threading.Event()
     stop_on_signals(stop)
     stats = run_worker(services, stop, once=once, lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
