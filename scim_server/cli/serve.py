@@ -59,14 +59,17 @@ def run_embedded(settings: Settings, stop: threading.Event) -> None:
     from scim_server.app import create_app
     from scim_server.sync.worker import run_worker
 
-    app = create_app(settings, migrate=True)
+    # Bind first: with --port 0 the default public URL (SAML entity ID, links) needs the real port.
+    server = make_server(settings.host, settings.port, None, threaded=True, request_handler=_QuietRequestHandler)
+    if settings.port == 0:
+        settings = settings.with_overrides(port=server.server_port)
+    server.app = app = create_app(settings, migrate=True)
     services = app.extensions["jsm_scim"]
     worker = None
     if settings.run_worker_in_process:
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",
                                   daemon=True)
         worker.start()
-    server = make_server(settings.host, settings.port, app, threaded=True, request_handler=_QuietRequestHandler)
     http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     http.start()
     log.info("serving on http://%s:%d (SCIM base %s/scim/v2)", settings.host, server.server_port,
