@@ -96,3 +96,22 @@ def test_serve_pushes_scim_changes_to_the_embedded_emulator_under_faults(tmp_pat
     assert log.count("jsm_scim.access") >= 4  # our access line, once per request ...
     assert "werkzeug" not in log and '"POST /scim/v2/Users HTTP/1.1"' not in log  # ... and not werkzeug's too
     assert "INFO alembic" not in log
+
+
+def test_serve_on_port_zero_links_to_the_port_it_bound(tmp_path):
+    """``serve --port 0`` picks a free port; the default public URL (SAML entity ID, ACS) names it."""
+    env = {**os.environ, "JSM_SCIM_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "JSM_SCIM_LOG_LEVEL": "INFO"}
+    for name in ("JSM_SCIM_JSM_URL", "JSM_SCIM_PUBLIC_URL"):
+        env.pop(name, None)
+    server = subprocess.Popen([JSM_SCIM, "serve", "--port", "0"], env=env, cwd=tmp_path,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    log_lines: list[str] = []
+    try:
+        port = _read_until(server.stderr, r"jsm-scim serving on http://127\.0\.0\.1:(\d+)", 60, log_lines).group(1)
+        threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True).start()
+        metadata = requests.get(f"http://127.0.0.1:{port}/saml/metadata", timeout=10).text
+        assert f'entityID="http://127.0.0.1:{port}/saml/metadata"' in metadata
+        assert f'Location="http://127.0.0.1:{port}/saml/acs"' in metadata
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
