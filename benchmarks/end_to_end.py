@@ -15,24 +15,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import Target, base_parser, bridge_stack, finish, print_summaries, run_main
-from benchmarks.workload import Workload, emulator_get, push_and_converge
+from benchmarks.common import Target, base_parser, finish, print_summaries, run_main
+from benchmarks.workload import add_propagation_arguments, run_propagation
 
 TARGET_S = 300.0
 
 
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--groups", type=int, default=100)
-    parser.add_argument("--memberships-per-user", type=int, default=1)
-    parser.add_argument("--sync-workers", type=int, default=3)
+    add_propagation_arguments(parser, users=10_000, groups=100, sync_workers=3)
     args = parser.parse_args()
-    workload = Workload(args.users, args.groups, args.memberships_per_user)
-    with bridge_stack(backend=args.backend, http_workers=args.http_workers, sync_workers=args.sync_workers,
-                      with_emulator=True) as stack:
-        timings = push_and_converge(stack, workload, args.threads, timeout=2 * TARGET_S)
-        stats = emulator_get(stack.jsm_url, "stats")
+    _, timings, stats = run_propagation(args, timeout=2 * TARGET_S)
     summaries = timings["driver"].recorder.summaries()
     print_summaries(f"end to end: {args.users} users, {args.groups} groups ({args.backend}, "
                     f"{args.http_workers} HTTP workers, {args.sync_workers} sync workers)", summaries)

@@ -15,24 +15,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import Target, base_parser, bridge_stack, finish, print_rows, run_main
-from benchmarks.workload import Workload, emulator_get, minimum_jsm_calls, push_and_converge
+from benchmarks.common import Target, base_parser, finish, print_rows, run_main
+from benchmarks.workload import add_propagation_arguments, minimum_jsm_calls, run_propagation
 
 
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--groups", type=int, default=20)
-    parser.add_argument("--memberships-per-user", type=int, default=1)
-    parser.add_argument("--sync-workers", type=int, default=2)
+    add_propagation_arguments(parser, users=1_000, groups=20, sync_workers=2)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--max-ratio", type=float, default=1.5)
     args = parser.parse_args()
-    workload = Workload(args.users, args.groups, args.memberships_per_user)
-    with bridge_stack(backend=args.backend, http_workers=args.http_workers, sync_workers=args.sync_workers,
-                      with_emulator=True) as stack:
-        timings = push_and_converge(stack, workload, args.threads, args.timeout)
-        stats = emulator_get(stack.jsm_url, "stats")
+    workload, timings, stats = run_propagation(args, args.timeout)
     minimum = minimum_jsm_calls(workload)
     by_route = sorted(stats["by_route"].items(), key=lambda item: -item[1])
     print_rows(f"JSM requests for {args.users} users, {args.groups} groups, {workload.memberships} memberships",

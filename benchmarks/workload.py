@@ -14,7 +14,9 @@ from typing import Any, Callable
 import requests
 from sqlalchemy import func, select
 
-from benchmarks.common import BenchError, HttpDriver, Stack
+import argparse
+
+from benchmarks.common import BenchError, HttpDriver, Stack, bridge_stack
 from scim_server.db import make_engine
 from scim_server.models.sync import SyncMark
 from scim_server.sync.outbox import PENDING
@@ -248,3 +250,22 @@ def minimum_jsm_calls(workload: Workload, portal_links: int = 0) -> int:
     """
     adds = sum(-(-len(members) // MEMBERS_PER_JSM_CALL) for members in workload.members_of().values())
     return workload.users + workload.groups + adds + portal_links
+
+
+def add_propagation_arguments(parser: argparse.ArgumentParser, users: int, groups: int, sync_workers: int) -> None:
+    """The options of a benchmark that pushes a workload and waits for JSM to converge."""
+    parser.add_argument("--users", type=int, default=users)
+    parser.add_argument("--groups", type=int, default=groups)
+    parser.add_argument("--memberships-per-user", type=int, default=1)
+    parser.add_argument("--sync-workers", type=int, default=sync_workers)
+
+
+def run_propagation(args: argparse.Namespace, timeout: float) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
+    """Start the stack with the emulator, push the workload, wait until JSM is exact; returns the
+    workload, the timings of ``push_and_converge`` and the emulator's stats."""
+    workload = Workload(args.users, args.groups, args.memberships_per_user)
+    with bridge_stack(backend=args.backend, http_workers=args.http_workers, sync_workers=args.sync_workers,
+                      with_emulator=True) as stack:
+        timings = push_and_converge(stack, workload, args.threads, timeout)
+        stats = emulator_get(stack.jsm_url, "stats")
+    return workload, timings, stats
