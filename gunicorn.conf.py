@@ -1,6 +1,8 @@
 """gunicorn settings for ``gunicorn wsgi:app`` (override any of them on the command line).
 
-Environment: JSM_SCIM_HOST / JSM_SCIM_PORT (bind, default 0.0.0.0:8000), WEB_CONCURRENCY (worker
+The bind address is the typed settings' ``host:port`` (JSM_SCIM_HOST / JSM_SCIM_PORT from the
+environment or ``.env``, default 127.0.0.1:8000, as for ``jsm-scim serve``; set JSM_SCIM_HOST=0.0.0.0
+to listen on every interface). Environment: WEB_CONCURRENCY (worker
 processes, default 2 x cores + 1, at most 8), GUNICORN_THREADS (threads per worker, default 4),
 GUNICORN_TIMEOUT (seconds, default 60). Metrics of all workers are merged through
 PROMETHEUS_MULTIPROC_DIR; when it is unset, a private temporary directory is created for this
@@ -15,6 +17,8 @@ import os
 import shutil
 import tempfile
 
+from scim_server.settings import load_settings
+
 _MAX_WORKERS = 8
 
 
@@ -23,7 +27,8 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-bind = f"{os.environ.get('JSM_SCIM_HOST') or '0.0.0.0'}:{_int_env('JSM_SCIM_PORT', 8000)}"
+_settings = load_settings()  # imports no part of the app: metrics must be set up first (below)
+bind = f"{_settings.host}:{_settings.port}"
 workers = _int_env("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, _MAX_WORKERS))
 worker_class = "gthread"
 threads = _int_env("GUNICORN_THREADS", 4)

@@ -1,4 +1,4 @@
-"""WSGI entry point for production: ``gunicorn wsgi:app`` (settings come from the environment)."""
-from scim_server.app import create_app
+"""WSGI entry point for production: ``gunicorn wsgi:app`` (the same app as ``scim_server.wsgi:app``)."""
+from scim_server.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

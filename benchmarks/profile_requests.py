@@ -25,6 +25,7 @@ from sqlalchemy import event
 from benchmarks.common import print_rows, run_main, scratch_database
 from benchmarks.seed import seed_users
 from benchmarks.workload import Workload, group_document, members_patch, user_document
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.db import transaction
 from scim_server.keys import create_key
@@ -95,7 +96,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir, scratch_database(args.backend, "profile", Path(workdir)) as url:
         app = create_app(Settings(database_url=url, secret_key="profile", rate_limit_per_key=1e9,
                                   rate_limit_burst=10**9, log_level="WARNING", run_worker_in_process=False))
-        services = app.extensions["jsm_scim"]
+        services = services_of(app)
         try:
             with transaction(services.session_factory) as session:
                 token = create_key(session, "profile").token

@@ -1,7 +1,7 @@
-"""JSM Cloud REST client and a faithful JSM emulator for tests and local runs."""
+"""JSM Cloud REST client. The JSM emulator (a web server) lives in ``jsm_client.emulator`` and is
+imported only when asked for."""
 
 from jsm_client.client import JsmClient
-from jsm_client.emulator import EmulatorServer, JsmEmulator, run_emulator
 from jsm_client.errors import (
     JsmAuthError,
     JsmBadRequest,
@@ -15,17 +15,14 @@ from jsm_client.models import Customer, Organization, ServiceDesk
 
 __all__ = [
     "Customer",
-    "EmulatorServer",
     "JsmAuthError",
     "JsmBadRequest",
     "JsmClient",
     "JsmConflict",
-    "JsmEmulator",
     "JsmError",
     "JsmNotFound",
     "JsmRateLimited",
     "JsmUnavailable",
     "Organization",
     "ServiceDesk",
-    "run_emulator",
 ]

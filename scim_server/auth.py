@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import current_app, has_app_context
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,7 +18,6 @@ from scim_server.key_expiry import warn_if_expiring, warning_due
 from scim_server.keys import key_for_token, key_status
 from scim_server.models import ApiKey
 from scim_server.scim.errors import ScimError
-from scim_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +39,11 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(session: Session, authorization: str | None, now: dt.datetime | None = None) -> ApiKey:
-    """The key that the ``Authorization`` header carries; raises a 401 ScimError otherwise."""
+def authenticate(session: Session, authorization: str | None, now: dt.datetime | None = None, *,
+                 warning_days: int) -> ApiKey:
+    """The key that the ``Authorization`` header carries; raises a 401 ScimError otherwise.
+
+    ``warning_days`` is the ``key_expiry_warning_days`` setting (when a use warns of expiry)."""
     token = bearer_token(authorization)
     if token is None:
         raise unauthorized("Missing bearer token")
@@ -54,19 +55,12 @@ def authenticate(session: Session, authorization: str | None, now: dt.datetime |
     if status != "active":
         log.info("rejected %s API key %s (%r)", status, key.id, key.name, extra={"key_id": key.id})
         raise unauthorized(REJECTED)
-    record_use(session, key, now)
+    record_use(session, key, now, warning_days)
     return key
 
 
-def _settings() -> Settings:
-    if has_app_context() and "jsm_scim" in current_app.extensions:
-        return current_app.extensions["jsm_scim"].settings
-    return Settings()
-
-
-def record_use(session: Session, key: ApiKey, now: dt.datetime) -> None:
+def record_use(session: Session, key: ApiKey, now: dt.datetime, warning_days: int) -> None:
     """Update ``last_used_at`` and run the expiry warning check, in a separate short transaction."""
-    warning_days = _settings().key_expiry_warning_days
     stale = key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
     if not stale and not warning_due(key, warning_days, now, used=True):
         return

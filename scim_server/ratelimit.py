@@ -18,6 +18,7 @@ from flask import current_app
 
 from scim_server import metrics
 from scim_server.scim.errors import ScimError
+from scim_server.services import services_of
 
 _EXTENSION = "jsm_scim_ratelimiter"
 _IDLE_BUCKET_SECONDS = 3600  # forget buckets of keys idle this long (bounded memory)
@@ -75,7 +76,7 @@ def limiter() -> TokenBucketLimiter:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     existing = app.extensions.get(_EXTENSION)
     if existing is None:
-        settings = app.extensions["jsm_scim"].settings
+        settings = services_of(app).settings
         existing = app.extensions.setdefault(
             _EXTENSION, TokenBucketLimiter(settings.rate_limit_per_key, settings.rate_limit_burst)
         )

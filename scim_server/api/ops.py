@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from scim_server import metrics
-from scim_server.app import services
+from scim_server.services import current_services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ops", __name__)
@@ -23,7 +23,7 @@ def healthz() -> tuple[Response, int, dict[str, str]]:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int, dict[str, str]]:
     try:
-        with services().engine.connect() as connection:
+        with current_services().engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # any failure to reach the database means "not ready"
         log.warning("readiness check failed: database unreachable (%s)", type(exc).__name__)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from schemas.messages import ListQuerySchema, PatchRequestSchema, SearchRequestSchema, list_response, load_message
 from scim_server import store
 from scim_server.api.scim_http import base_url, json_body, scim_response, scope
-from scim_server.app import db_session
+from scim_server.services import db_session
 from scim_server.models import Group, User
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA, USER
 from scim_server.scim.errors import ScimError

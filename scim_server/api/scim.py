@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from scim_server import ratelimit
 from scim_server.api.scim_http import error_response
-from scim_server.app import db_session
+from scim_server.services import current_services, db_session
 from scim_server.auth import authenticate
 from scim_server.scim.errors import ScimError
 
@@ -26,7 +26,8 @@ blueprint = Blueprint("scim", __name__, url_prefix=PREFIX)
 @blueprint.before_request
 def _authenticate() -> None:
     session = db_session()
-    key = authenticate(session, request.headers.get("Authorization"))
+    key = authenticate(session, request.headers.get("Authorization"),
+                       warning_days=current_services().settings.key_expiry_warning_days)
     # No commit here: last_used_at is written by authentication in its own side transaction, so the
     # request goes on in the same transaction on the same connection (one pool checkout). The key is
     # detached so that a rollback later in the request (a 409 at flush) cannot expire it.

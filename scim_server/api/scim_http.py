@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, g, request
 
-from scim_server.app import services
+from scim_server.services import current_services
 from scim_server.scim.errors import SCIM_MEDIA_TYPE, ScimError
 from scim_server.store import Scope
 
@@ -41,7 +41,7 @@ def json_body() -> Any:
 
 def base_url() -> str:
     """Where resources live, for ``meta.location`` and ``$ref``: the configured public URL if any."""
-    public_url = services().settings.public_url
+    public_url = current_services().settings.public_url
     return (public_url or request.host_url).rstrip("/")
 
 

@@ -24,7 +24,7 @@ class CliContext:
 
     def services(self, migrate: bool = True):
         if self._services is None:
-            from scim_server.app import build_services
+            from scim_server.services import build_services
 
             self._services = build_services(self.settings, migrate=migrate)
         return self._services

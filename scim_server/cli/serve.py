@@ -40,7 +40,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
 
 
 def _start_emulator(settings: Settings):
-    from jsm_client import EmulatorServer
+    from jsm_client.emulator import EmulatorServer
 
     server = EmulatorServer(settings.host if settings.host in ("127.0.0.1", "localhost") else "127.0.0.1").start()
     log.info("JSM emulator at %s, try curl %s/_emulator/state (no JSM_SCIM_JSM_URL configured)",
@@ -57,6 +57,7 @@ def _use_emulator(settings: Settings, url: str) -> Settings:
 def run_embedded(settings: Settings, stop: threading.Event) -> None:
     """Migrate, start the worker thread and the HTTP server; return after ``stop`` is set."""
     from scim_server.app import create_app
+    from scim_server.services import services_of
     from scim_server.sync.worker import run_worker
 
     # Bind first: with --port 0 the default public URL (SAML entity ID, links) needs the real port.
@@ -64,7 +65,7 @@ def run_embedded(settings: Settings, stop: threading.Event) -> None:
     if settings.port == 0:
         settings = settings.with_overrides(port=server.server_port)
     server.app = app = create_app(settings, migrate=True)
-    services = app.extensions["jsm_scim"]
+    services = services_of(app)
     worker = None
     if settings.run_worker_in_process:
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from jsm_client import JsmClient, JsmError, ServiceDesk
-from scim_server.app import Services
+from scim_server.services import Services
 from scim_server.sync.rules import RulesProvider
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from scim_server.app import db_session, services
+from scim_server.services import current_services as services, db_session
 from scim_server.db import transaction, utcnow
 from scim_server.models import User
 from scim_server.sso.acs import AcceptedResponse, accept_response, log_rejection, relay_target

@@ -18,6 +18,7 @@ import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.settings import Settings
 from tests.fixtures.server import serve_wsgi
@@ -103,9 +104,9 @@ def live_server(database_url: str, jsm_emulator) -> Iterator[LiveBridge]:
         application = create_app(settings, migrate=False)
         late.target = application
         try:
-            yield LiveBridge(url, application, application.extensions["jsm_scim"].session_factory)
+            yield LiveBridge(url, application, services_of(application).session_factory)
         finally:
-            application.extensions["jsm_scim"].engine.dispose()
+            services_of(application).engine.dispose()
 
 
 def auto_post_page(acs_url: str, saml_response: str, relay_state: str | None) -> str:

@@ -23,7 +23,7 @@ from benchmarks.workload import (
     push_users,
     wait_for_convergence,
 )
-from jsm_client import EmulatorServer
+from jsm_client.emulator import EmulatorServer
 from tests.fixtures.db import BACKENDS, POSTGRES_URL
 
 pytestmark = [

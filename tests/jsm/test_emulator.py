@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from jsm_client import EmulatorServer, JsmEmulator
+from jsm_client.emulator import EmulatorServer, JsmEmulator
 
 SD = "/rest/servicedeskapi"
 AUTH = ("bot@example.com", "any-token")

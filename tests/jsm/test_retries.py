@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from jsm_client import JsmAuthError, JsmConflict, JsmEmulator, JsmRateLimited, JsmUnavailable, EmulatorServer
+from jsm_client import JsmAuthError, JsmConflict, JsmRateLimited, JsmUnavailable
+from jsm_client.emulator import EmulatorServer, JsmEmulator
 from tests.fixtures.emulator import TEST_EMAIL, TEST_TOKEN
 from tests.fixtures.server import serve_wsgi
 

@@ -71,9 +71,9 @@ def test_rotation_over_http_old_and_new_work_during_grace(live_server, protected
     later = utcnow() + dt.timedelta(hours=1, seconds=1)
     with session_factory() as session:
         with pytest.raises(ScimError) as refused:
-            authenticate(session, f"Bearer {token}", now=later)
+            authenticate(session, f"Bearer {token}", now=later, warning_days=30)
         assert refused.value.status == 401 and "WWW-Authenticate" in refused.value.headers
-        assert authenticate(session, f"Bearer {new_token}", now=later).id != old_id
+        assert authenticate(session, f"Bearer {new_token}", now=later, warning_days=30).id != old_id
 
 
 def test_rotation_with_zero_grace_stops_old_key_now(client, protected, session_factory, token):
@@ -111,8 +111,8 @@ def test_expiry_warning_logged_once_per_day(client, protected, session_factory, 
     # a day later the next use warns again, once
     tomorrow = utcnow() + dt.timedelta(days=1, minutes=1)
     with session_factory() as session:
-        authenticate(session, f"Bearer {token}", now=tomorrow)
-        authenticate(session, f"Bearer {token}", now=tomorrow + dt.timedelta(minutes=5))
+        authenticate(session, f"Bearer {token}", now=tomorrow, warning_days=30)
+        authenticate(session, f"Bearer {token}", now=tomorrow + dt.timedelta(minutes=5), warning_days=30)
     assert len(expiry_warnings(caplog)) == 2
 
 
@@ -129,7 +129,7 @@ def test_periodic_expiry_check_warns_used_keys_once(settings, session_factory, c
     issue_token(session_factory, "never-used", expires_in_days=5)
     issue_token(session_factory, "far", expires_in_days=90)
     with session_factory() as session, session.begin():
-        authenticate(session, f"Bearer {used}", now=utcnow() - dt.timedelta(days=2))  # used (and warned) 2 days ago
+        authenticate(session, f"Bearer {used}", now=utcnow() - dt.timedelta(days=2), warning_days=30)  # used (and warned) 2 days ago
     caplog.clear()
     now = utcnow()
     with session_factory() as session, session.begin():

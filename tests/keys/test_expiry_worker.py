@@ -7,6 +7,7 @@ import threading
 
 from sqlalchemy import select
 
+from scim_server.services import services_of
 from scim_server.auth import authenticate
 from scim_server.db import utcnow
 from scim_server.models import ApiKey
@@ -21,11 +22,11 @@ def expiry_warnings(caplog) -> list[str]:
 def use(session_factory, token: str, when: dt.datetime) -> str:
     """Authenticate ``token`` at ``when`` (records last use); returns the key id."""
     with session_factory() as session, session.begin():
-        return authenticate(session, f"Bearer {token}", now=when).id
+        return authenticate(session, f"Bearer {token}", now=when, warning_days=30).id
 
 
 def test_worker_loop_warns_about_used_keys_expiring_within_30_days(app, jsm_client, session_factory, caplog):
-    services = app.extensions["jsm_scim"]
+    services = services_of(app)
     assert services.settings.key_expiry_warning_days == 30
     three_days_ago = utcnow() - dt.timedelta(days=3)
     # Used three days ago, when they were still far from expiry: no warning was logged then.

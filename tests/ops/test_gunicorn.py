@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from benchmarks.common import bridge_stack
-from jsm_client import EmulatorServer
+from jsm_client.emulator import EmulatorServer
 from tests.fixtures.db import BACKENDS, POSTGRES_URL
 from tests.ops.test_endpoints import sample_value
 

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.logging_setup import RedactionFilter, configure_logging, redact
 from scim_server.settings import Settings
@@ -78,7 +79,7 @@ def test_json_lines_with_request_id(captured, settings):
     try:
         app.test_client().get("/healthz", headers={"X-Request-ID": "json-req-1", "Authorization": f"Bearer {TOKEN}"})
     finally:
-        app.extensions["jsm_scim"].engine.dispose()
+        services_of(app).engine.dispose()
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "jsm_scim.access"]
     assert len(access) == 1
@@ -94,7 +95,7 @@ def test_text_lines_have_request_id(captured, settings):
     try:
         app.test_client().get("/healthz", headers={"X-Request-ID": "text-req-9"})
     finally:
-        app.extensions["jsm_scim"].engine.dispose()
+        services_of(app).engine.dispose()
     line = next(l for l in stream.getvalue().splitlines() if "jsm_scim.access" in l)
     assert "[text-req-9]" in line and "GET /healthz 200" in line
 

@@ -18,6 +18,7 @@ import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.cli import main
 from scim_server.logging_setup import configure_logging
@@ -58,7 +59,7 @@ def test_no_secret_in_json_logs_across_a_whole_flow(database_url, jsm_emulator, 
     app = create_app(settings, migrate=False)
     app.config["TESTING"] = True
     configure_logging(settings, stream=json_log)  # create_app installed stderr
-    services = app.extensions["jsm_scim"]
+    services = services_of(app)
     monkeypatch.chdir(tmp_path)
     runner, env = CliRunner(), {"JSM_SCIM_DATABASE_URL": database_url}
     try:

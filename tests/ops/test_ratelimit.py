@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.ratelimit import TokenBucketLimiter
 from scim_server.scim.errors import ERROR_SCHEMA
@@ -54,4 +55,4 @@ def test_http_429_with_retry_after_after_burst(settings, session_factory):
         metrics_text = client.get("/metrics").get_data(as_text=True)
         assert 'status="429"' in metrics_text
     finally:
-        app.extensions["jsm_scim"].engine.dispose()
+        services_of(app).engine.dispose()

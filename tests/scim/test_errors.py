@@ -1,6 +1,7 @@
 """SCIM-shaped errors for every failure mode of the /scim/v2 blueprint."""
 from __future__ import annotations
 
+from scim_server.services import services_of
 from scim_server.settings import Settings
 from tests.scim.resources_helpers import assert_scim_error, create_user, patch_body, user_body
 
@@ -59,12 +60,12 @@ def test_oversized_body_is_413(database_url, session_factory):
     app = create_app(Settings(database_url=database_url, secret_key="s", public_url="http://testserver",
                               max_body_bytes=2_000), migrate=False)
     try:
-        token = issue_token(app.extensions["jsm_scim"].session_factory, "big")
+        token = issue_token(services_of(app).session_factory, "big")
         big = user_body("big@example.com", displayName="x" * 5_000)
         response = app.test_client().post("/scim/v2/Users", json=big, headers={"Authorization": f"Bearer {token}"})
         assert_scim_error(response, 413)
     finally:
-        app.extensions["jsm_scim"].engine.dispose()
+        services_of(app).engine.dispose()
 
 
 def _stored_state(session_factory) -> dict:

@@ -6,6 +6,7 @@ from typing import Iterator
 
 from sqlalchemy import event, func, insert, select
 
+from scim_server.services import services_of
 from scim_server.models import GroupMember, User
 from scim_server.db import utcnow
 from tests.fixtures.db import issue_token
@@ -153,7 +154,7 @@ def _bulk_users(session_factory, directory_id: int, count: int) -> list[str]:
 def _statements(app) -> Iterator[list[str]]:
     """The SQL statements the app's engine runs inside the block."""
     seen: list[str] = []
-    engine = app.extensions["jsm_scim"].engine
+    engine = services_of(app).engine
 
     def record(_conn, _cursor, statement, *_args) -> None:
         seen.append(statement)

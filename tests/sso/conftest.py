@@ -5,6 +5,7 @@ from typing import Callable
 
 import pytest
 
+from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.db import transaction
 from scim_server.settings import Settings
@@ -41,7 +42,7 @@ def make_app(settings: Settings):
 
     yield build
     for application in apps:
-        application.extensions["jsm_scim"].engine.dispose()
+        services_of(application).engine.dispose()
 
 
 @pytest.fixture

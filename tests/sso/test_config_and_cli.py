@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from scim_server.services import services_of
 from scim_server.cli import main
 from scim_server.sso.idp_config import load_idp
 from scim_server.sso.metadata import MetadataError, parse_idp_metadata, read_source
@@ -120,7 +121,7 @@ def test_links_when_jsm_cannot_list_desks(settings, jsm_emulator):
 def test_admin_test_page_needs_a_valid_signed_link(client, idp, app, session_factory):
     assert client.get("/saml/test").status_code == 403
     assert client.get("/saml/test?token=forged.token.value").status_code == 403
-    link = make_test_link(app.extensions["jsm_scim"])
+    link = make_test_link(services_of(app))
     path = link.removeprefix("http://testserver")
     start = client.get(path)
     assert start.status_code == 302

@@ -1,6 +1,8 @@
 """The interface used by the SAML feature: access checks and immediate convergence."""
 from __future__ import annotations
 
+import dataclasses
+
 import requests
 
 from scim_server.db import transaction
@@ -30,7 +32,7 @@ def test_converge_user_now_returns_account_and_grants_access(services, session_f
     rules_file.write_text('[organizations.groups]\n"Staff" = "Acme"\n\n[portals]\n"Acme" = ["HELP"]\n')
     settings = services.settings.with_overrides(jsm_url=jsm_emulator.url, jsm_email="bot@example.com",
                                                 jsm_api_token="secret-token", mappings_path=str(rules_file))
-    services.settings = settings
+    services = dataclasses.replace(services, settings=settings)
     alice = seed.add_user(session_factory, "alice@acme.com")
     seed.add_group(session_factory, "Staff", [alice])
 
@@ -52,8 +54,8 @@ def test_converge_user_now_returns_account_and_grants_access(services, session_f
 
 
 def test_converge_user_now_on_jsm_failure_returns_none_and_keeps_marks(services, session_factory, jsm_emulator):
-    services.settings = services.settings.with_overrides(jsm_url=jsm_emulator.url, jsm_email="bot@example.com",
-                                                         jsm_api_token="secret-token")
+    services = dataclasses.replace(services, settings=services.settings.with_overrides(jsm_url=jsm_emulator.url, jsm_email="bot@example.com",
+                                                         jsm_api_token="secret-token"))
     alice = seed.add_user(session_factory, "alice@acme.com")
     requests.post(f"{jsm_emulator.url}/_emulator/faults", json={"error_every": 1}, timeout=5)
     from jsm_client import JsmClient

@@ -1,0 +1,94 @@
+"""What every request, CLI command and background task shares, built once per process.
+
+A leaf module: it imports the foundation (settings, database, models) and Flask's context locals,
+never a blueprint or the app factory, so views, SSO and the CLI can all depend on it.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Flask, current_app, g
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scim_server.db import make_engine, make_session_factory, transaction, upgrade
+from scim_server.models import InstanceValue
+from scim_server.settings import Settings
+
+EXTENSION = "jsm_scim"  # the key of the Services in ``Flask.extensions``
+SESSION_SECRET_NAME = "secret_key"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Settings, engine and session factory; derive a variant with ``dataclasses.replace``."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def build_services(settings: Settings, migrate: bool = True) -> Services:
+    """Open the database (and bring its schema to the newest revision unless ``migrate`` is False)."""
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return Services(settings, engine, make_session_factory(engine))
+
+
+def attach(app: Flask, services: Services) -> None:
+    """Make ``services`` the app's, for ``current_services()`` and ``services_of(app)``."""
+    app.extensions[EXTENSION] = services
+    app.teardown_appcontext(_close_request_session)
+
+
+def services_of(app: Flask) -> Services:
+    """The Services of an app built by ``create_app`` (a KeyError for any other app)."""
+    services: Services = app.extensions[EXTENSION]
+    return services
+
+
+def current_services() -> Services:
+    """The Services of the app handling the current request (needs an app context)."""
+    return services_of(current_app)
+
+
+def db_session() -> Session:
+    """The request's session (one per request, closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = current_services().session_factory()
+    session: Session = g.db_session
+    return session
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def instance_value(factory: sessionmaker[Session], name: str, generate: Callable[[], str]) -> str:
+    """A per-installation value, generated and stored on first use (race-safe across processes)."""
+    with transaction(factory) as session:
+        row = session.get(InstanceValue, name)
+        if row is not None:
+            return row.value
+    try:
+        with transaction(factory) as session:
+            session.add(InstanceValue(name=name, value=generate()))
+    except IntegrityError:  # another process stored it first
+        pass
+    with transaction(factory) as session:
+        stored = session.get(InstanceValue, name)
+        assert stored is not None
+        return stored.value
+
+
+def installation_secret(services: Services) -> str:
+    """The session-signing secret: JSM_SCIM_SECRET_KEY, else one generated on first start and stored."""
+    return services.settings.secret_key or instance_value(
+        services.session_factory, SESSION_SECRET_NAME, lambda: secrets.token_urlsafe(48)
+    )
