@@ -15,6 +15,14 @@ from scim_server.db import Base, UTCDateTime, utcnow
 #: ``directory_id`` of marks that are not scoped to a directory (JSM organizations are site-wide).
 GLOBAL_DIRECTORY = 0
 
+#: ``SyncMark.kind`` values.
+USER, GROUP, ORGANIZATION = "user", "group", "org"
+#: ``SyncMark.priority`` per kind, the claim order: user accounts first, then groups, then
+#: organization memberships (see docs/propagation.md).
+PRIORITY = {USER: 0, GROUP: 1, ORGANIZATION: 2}
+#: ``SyncMark.status`` values.
+PENDING, DONE, DEAD, BLOCKED = "pending", "done", "dead", "blocked"
+
 
 class SyncMark(Base):
     """One "this entity changed, converge it" mark per entity (level-triggered outbox).

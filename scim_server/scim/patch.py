@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 from scim_server.scim.attributes import AttributeDef, GROUP, core_schema, find_attribute, resolve_schema, schemas_for
 from scim_server.scim.errors import ScimError
-from scim_server.scim.filters import value_filter_predicate
-from scim_server.scim.paths import PatchPath, parse_patch_path
+from scim_server.scim.filter_ast import PatchPath
+from scim_server.scim.parser import parse_patch_path
 from scim_server.scim.resources import check_immutable, deserialize_value, validate_document
+from scim_server.scim.value_filters import value_filter_predicate
 
 MEMBERS = "members"
 

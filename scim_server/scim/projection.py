@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from scim_server.scim.attributes import core_schema, extension_schemas, find_attribute, resolve_schema
 from scim_server.scim.errors import ScimError
-from scim_server.scim.paths import parse_attr_path
+from scim_server.scim.parser import parse_attr_path
 
 # (schema URN, attribute name, sub-attribute name or None); attribute None selects a whole extension.
 Selector = tuple[str, str | None, str | None]

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from scim_server import audit
 from scim_server.db import chunked, utcnow
 from scim_server.scim.errors import ScimError, not_found
-from scim_server.scim.filters import filter_to_sql, sort_expression
-from scim_server.sync.outbox import mark_dirty
+from scim_server.store.filter_sql import filter_to_sql, sort_expression
+from scim_server.store.marks import mark_dirty
 
 MAX_PAGE_SIZE = 1000
 

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from scim_server.db import IN_CHUNK, utcnow
 from scim_server.models import Group, GroupMember
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
-from scim_server.scim.columns import GROUP_DOCUMENT_COLUMNS
 from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MemberChange
 from scim_server.store import members
+from scim_server.store.columns import GROUP_DOCUMENT_COLUMNS
 from scim_server.store.common import ListQuery, find_in_directory, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
 from scim_server.store.members import MembershipDelta
 

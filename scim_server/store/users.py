@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import USER, USER_SCHEMA
-from scim_server.scim.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
 from scim_server.scim.paths import AttrPath
-from scim_server.sync.outbox import mark_dirty
+from scim_server.store.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
+from scim_server.store.marks import mark_dirty
 from scim_server.store.common import (
     ListQuery,
     find_in_directory,

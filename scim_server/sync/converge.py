@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict
 from scim_server.db import transaction
+from scim_server.store.marks import mark_organization
 from scim_server.sync import facts, outbox, planner, state
 from scim_server.sync.applier import Applier, ApplyReport, PropagationError
 from scim_server.sync.differ import diff_organization
@@ -262,6 +263,6 @@ def _no_email_reason(user: UserFacts) -> str:
 def mark_organizations(session: Session, names: Iterable[str]) -> int:
     count = 0
     for name in sorted(set(names)):
-        outbox.mark_organization(session, name)
+        mark_organization(session, name)
         count += 1
     return count

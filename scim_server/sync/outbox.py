@@ -1,7 +1,8 @@
-"""Transactional outbox: SCIM writes mark which entity changed, in the same transaction.
+"""Transactional outbox, the workers' side: claim, lease, complete, fail, block and retry marks.
 
-One row per entity (``sync_marks``), upserted: a burst of writes to one user collapses into one
-mark whose ``generation`` grows. Workers claim marks under a lease (``claimed_until``): on
+SCIM writes mark which entity changed in their own transaction (``scim_server.store.marks``): one
+row per entity (``sync_marks``), upserted, so a burst of writes to one user collapses into one mark
+whose ``generation`` grows. Workers claim marks under a lease (``claimed_until``): on
 PostgreSQL with ``SELECT ... FOR UPDATE SKIP LOCKED``, on SQLite with a conditional UPDATE (SQLite
 serialises writers, so the UPDATE is the atomic step). A mark is cleared only if its generation did
 not change while it was being converged; otherwise it stays pending and is converged again.
@@ -14,19 +15,13 @@ import random
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from scim_server.db import chunked, utcnow
-from scim_server.models.sync import GLOBAL_DIRECTORY, SyncMark
+# Kinds and statuses are the model's; they are re-exported here for the workers (outbox.USER, ...).
+from scim_server.models.sync import BLOCKED, DEAD, DONE, GROUP, ORGANIZATION, PENDING, PRIORITY, USER, SyncMark  # noqa: F401
 
-USER, GROUP, ORGANIZATION = "user", "group", "org"
-#: Claim order: user accounts first, then groups, then organization memberships (see docs/propagation.md).
-PRIORITY = {USER: 0, GROUP: 1, ORGANIZATION: 2}
-
-PENDING, DONE, DEAD, BLOCKED = "pending", "done", "dead", "blocked"
 #: Returned by ``fail`` when the entity was re-marked meanwhile (not a stored status: the mark is pending).
 SUPERSEDED = "superseded"
 
@@ -45,49 +40,6 @@ class Claim:
     entity_id: str
     generation: int
     attempts: int
-
-
-def mark_dirty(session: Session, kind: str, entity_id: str, directory_id: int) -> None:
-    """Record that the ``kind`` ("user" | "group" | "org") entity changed and must be converged to JSM.
-
-    Call inside the write transaction. Idempotent; concurrent calls for one entity are safe.
-    """
-    if kind not in PRIORITY:
-        raise ValueError(f"unknown mark kind {kind!r}")
-    params = {"kind": kind, "directory_id": directory_id, "entity_id": str(entity_id),
-              "priority": PRIORITY[kind], "now": utcnow()}
-    session.execute(_upsert_statement(session.get_bind().dialect.name), params)
-
-
-@functools.cache
-def _upsert_statement(dialect: str):
-    """The mark upsert, built once per dialect (building it costs more than running it)."""
-    now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = SyncMark.__table__
-    statement = insert(table).values(
-        kind=bindparam("kind"), directory_id=bindparam("directory_id"), entity_id=bindparam("entity_id"),
-        priority=bindparam("priority"), status=PENDING, generation=1, attempts=0,
-        available_at=now, pending_since=now, updated_at=now,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.kind, table.c.directory_id, table.c.entity_id],
-        set_=dict(
-            generation=table.c.generation + 1,
-            status=PENDING,
-            attempts=0,
-            available_at=now,
-            last_error=None,
-            updated_at=now,
-            # Still pending: the entity has been waiting since the earlier write.
-            pending_since=func.coalesce(case((table.c.status == PENDING, table.c.pending_since)), now),
-        ),
-    )
-
-
-def mark_organization(session: Session, name: str) -> None:
-    """Organizations are site-wide in JSM, so their marks belong to no directory."""
-    mark_dirty(session, ORGANIZATION, name, GLOBAL_DIRECTORY)
 
 
 def _claimable(now: dt.datetime):

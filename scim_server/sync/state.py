@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scim_server.db import utcnow
+from scim_server.db import chunked, utcnow
 from scim_server.models.sync import (
     JsmAccount,
     JsmMembership,
@@ -18,7 +18,6 @@ from scim_server.models.sync import (
     JsmPortalLink,
     SyncGroupTarget,
 )
-from scim_server.db import chunked
 from scim_server.sync.differ import AppliedOrganization
 
 

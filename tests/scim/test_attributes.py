@@ -130,7 +130,7 @@ def test_resource_types_document():
 
 def test_user_value_attributes_are_the_writable_multi_valued_ones_with_a_value():
     from scim_server.scim.attributes import schema_attributes
-    from scim_server.scim.columns import USER_VALUE_ATTRIBUTES
+    from scim_server.store.columns import USER_VALUE_ATTRIBUTES
 
     expected = {d.name for d in schema_attributes(USER).values()
                 if d.multi_valued and d.mutability != "readOnly" and d.sub("value") is not None}

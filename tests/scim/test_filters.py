@@ -10,17 +10,10 @@ from scim_server.db import make_engine, make_session_factory
 from scim_server.models import Directory, Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import ENTERPRISE_SCHEMA, GROUP, USER, USER_SCHEMA, find_attribute
 from scim_server.scim.errors import ScimError
-from scim_server.scim.filters import (
-    And,
-    Comparison,
-    Not,
-    Or,
-    ValuePath,
-    filter_to_sql,
-    parse_filter,
-    sort_expression,
-    value_filter_predicate,
-)
+from scim_server.scim.filter_ast import And, Comparison, Not, Or, ValuePath
+from scim_server.scim.parser import parse_filter
+from scim_server.scim.value_filters import value_filter_predicate
+from scim_server.store.filter_sql import filter_to_sql, sort_expression
 
 ENT = ENTERPRISE_SCHEMA
 
@@ -500,9 +493,9 @@ def test_filters_over_http(client, auth):
 
 
 def test_every_indexed_attribute_is_written_and_filterable(client, auth):
-    """One map (scim.columns) serves the store and the filters: a value written through POST is found
+    """One map (store.columns) serves the store and the filters: a value written through POST is found
     by an ``eq`` filter and ordered by ``sortBy`` on each of its attributes."""
-    from scim_server.scim.columns import USER_DOCUMENT_COLUMNS
+    from scim_server.store.columns import USER_DOCUMENT_COLUMNS
 
     def document(tag: str) -> dict:
         body = {"schemas": [USER_SCHEMA, ENT], "userName": f"{tag}@acme.com", ENT: {}}

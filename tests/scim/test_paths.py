@@ -5,8 +5,9 @@ import pytest
 
 from scim_server.scim.attributes import ENTERPRISE_SCHEMA, GROUP, GROUP_SCHEMA, USER, USER_SCHEMA
 from scim_server.scim.errors import ScimError
-from scim_server.scim.filters import And, Comparison
-from scim_server.scim.paths import AttrPath, parse_attr_path, parse_patch_path
+from scim_server.scim.filter_ast import And, Comparison
+from scim_server.scim.parser import parse_attr_path, parse_patch_path
+from scim_server.scim.paths import AttrPath
 
 ENT = ENTERPRISE_SCHEMA
 

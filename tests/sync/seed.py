@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from scim_server.db import transaction
 from scim_server.models import Directory, Group, GroupMember, User, UserValue
-from scim_server.sync.outbox import mark_dirty
+from scim_server.store.marks import mark_dirty
 
 
 def directory_id(session, name: str = "default") -> int:

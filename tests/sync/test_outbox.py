@@ -9,12 +9,13 @@ from sqlalchemy import select, update
 
 from scim_server.db import transaction
 from scim_server.models.sync import SyncMark
+from scim_server.store.marks import mark_dirty
 from scim_server.sync import outbox
 
 
 def _mark(factory, kind: str, entity: str, directory: int = 1) -> None:
     with transaction(factory) as session:
-        outbox.mark_dirty(session, kind, entity, directory)
+        mark_dirty(session, kind, entity, directory)
 
 
 def _claim(factory, worker: str, limit: int = 10, lease: float = 60) -> list[outbox.Claim]:
