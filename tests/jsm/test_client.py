@@ -7,15 +7,14 @@ import pytest
 import jsm_client.emulator as emulator_module
 from jsm_client import (
     Customer,
-    EmulatorServer,
     JsmBadRequest,
     JsmClient,
     JsmConflict,
-    JsmEmulator,
     JsmNotFound,
     Organization,
     ServiceDesk,
 )
+from jsm_client.emulator import EmulatorServer, JsmEmulator
 from tests.fixtures.server import serve_wsgi
 
 ORG_USERS = "POST /rest/servicedeskapi/organization/{id}/user"
