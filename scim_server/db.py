@@ -80,6 +80,21 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def insert_ignoring_duplicates(session: Session, model, rows: list[dict]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on either backend.
+
+    Preferred to ``begin_nested()`` + IntegrityError for "create unless present": on SQLite a
+    SAVEPOINT opened before any other write starts and, when released, commits the transaction.
+    """
+    if not rows:
+        return
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+
+
 @contextlib.contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on any exception."""

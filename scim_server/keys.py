@@ -17,11 +17,17 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
 from scim_server.models import ApiKey, Directory
+from scim_server.store.directories import (  # noqa: F401  (directory helpers keys callers use)
+    ensure_directory,
+    find_directory,
+    validate_directory_name,
+)
+
+get_or_create_directory = ensure_directory
 
 TOKEN_PREFIX = "jsmscim_"
 TOKEN_RANDOM_BYTES = 32
@@ -34,7 +40,6 @@ MAX_GRACE_HOURS = 30 * 24
 MAX_NAME_LENGTH = 200
 EXPIRY_WARNING_DAYS = 30  # default of settings.key_expiry_warning_days: listings flag keys this close to the end
 
-_DIRECTORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _TOKEN_SHAPE = re.compile(r"^jsmscim_[A-Za-z0-9_-]{43}$")
 
 
@@ -80,42 +85,9 @@ def validate_key_name(name: str) -> str:
     return cleaned
 
 
-def validate_directory_name(name: str) -> str:
-    if not _DIRECTORY_NAME.match(name or ""):
-        raise ValueError(
-            "directory name must be 1-100 characters: letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
 def _validate_range(value: float, low: float, high: float, what: str) -> None:
     if not low <= value <= high:
         raise ValueError(f"{what} must be between {low:g} and {high:g}")
-
-
-# --------------------------------------------------------------------------------------------
-# Directories
-# --------------------------------------------------------------------------------------------
-def find_directory(session: Session, name: str) -> Directory | None:
-    return session.scalar(select(Directory).where(Directory.name == name))
-
-
-def get_or_create_directory(session: Session, name: str) -> Directory:
-    """The directory called ``name``, created if missing (safe when two processes race)."""
-    validate_directory_name(name)
-    directory = find_directory(session, name)
-    if directory is not None:
-        return directory
-    try:
-        with session.begin_nested():
-            directory = Directory(name=name)
-            session.add(directory)
-    except IntegrityError:
-        directory = find_directory(session, name)
-        if directory is None:  # pragma: no cover - the conflicting row must exist
-            raise
-    return directory
 
 
 # --------------------------------------------------------------------------------------------

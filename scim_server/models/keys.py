@@ -1,4 +1,5 @@
-"""Directories (one per IdP connection) and the bearer API keys that belong to them."""
+"""Directories (one per customer company / IdP connection), their claimed e-mail domains, and the
+bearer API keys that belong to them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,6 +17,20 @@ class Directory(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DirectoryDomain(Base):
+    """An e-mail domain claimed by one directory (lower-case ASCII; IDN domains in punycode).
+
+    A claim covers the domain and its subdomains; claims of different directories never overlap.
+    """
+
+    __tablename__ = "directory_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    directory_id: Mapped[int] = mapped_column(ForeignKey("directories.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

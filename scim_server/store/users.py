@@ -10,7 +10,9 @@ from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import USER, USER_SCHEMA
 from scim_server.scim.paths import AttrPath
+from scim_server.scim.errors import ScimError
 from scim_server.store.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
+from scim_server.store.directories import DomainClaimed, refuse_claimed_addresses
 from scim_server.store.marks import mark_dirty
 from scim_server.store.common import (
     ListQuery,
@@ -83,6 +85,7 @@ def _write(session: Session, user: User, document: dict[str, Any], *, new: bool 
     SAVEPOINT is needed. A new user has no ``user_values`` rows to delete.
     """
     columns = derived_columns(document)
+    _refuse_foreign_domains(session, user.directory_id, document)
     for name, value in columns.items():
         setattr(user, name, value)
     user.document = document
@@ -93,6 +96,18 @@ def _write(session: Session, user: User, document: dict[str, Any], *, new: bool 
     rows = value_rows(user.id, document)
     if rows:
         session.execute(UserValue.__table__.insert(), rows)
+
+
+def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[str, Any]) -> None:
+    """400 invalidValue when another directory claims the domain of the userName or of an e-mail.
+
+    The message names the domain the client sent, never the directory that claims it or its users.
+    """
+    emails = [item.get("value") for item in document.get("emails") or [] if isinstance(item, dict)]
+    try:
+        refuse_claimed_addresses(session, directory_id, [document.get("userName"), *emails])
+    except DomainClaimed as exc:
+        raise ScimError(400, f"{exc}; this directory may not provision addresses in it", "invalidValue") from None
 
 
 def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> User:

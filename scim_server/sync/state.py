@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scim_server.db import chunked, utcnow
+from scim_server.db import chunked, insert_ignoring_duplicates, utcnow
 from scim_server.models.sync import (
     JsmAccount,
     JsmMembership,
@@ -19,13 +19,6 @@ from scim_server.models.sync import (
     SyncGroupTarget,
 )
 from scim_server.sync.differ import AppliedOrganization
-
-
-def _insert_ignoring_duplicates(session: Session, model, rows: list[dict]) -> None:
-    if not rows:
-        return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing())
 
 
 # ------------------------------------------------------------------------------------- accounts
@@ -133,7 +126,7 @@ def forget_organization(session: Session, name: str) -> None:
 def record_members(session: Session, name: str, account_ids: Iterable[str], *, added: bool) -> None:
     ids = list(account_ids)
     if added:
-        _insert_ignoring_duplicates(session, JsmMembership, [{"org_name": name, "account_id": a} for a in ids])
+        insert_ignoring_duplicates(session, JsmMembership, [{"org_name": name, "account_id": a} for a in ids])
         return
     for chunk in chunked(ids):
         session.execute(delete(JsmMembership).where(JsmMembership.org_name == name, JsmMembership.account_id.in_(chunk)))
@@ -141,7 +134,7 @@ def record_members(session: Session, name: str, account_ids: Iterable[str], *, a
 
 def record_link(session: Session, name: str, project_key: str, *, linked: bool) -> None:
     if linked:
-        _insert_ignoring_duplicates(session, JsmPortalLink, [{"org_name": name, "project_key": project_key}])
+        insert_ignoring_duplicates(session, JsmPortalLink, [{"org_name": name, "project_key": project_key}])
     else:
         session.execute(
             delete(JsmPortalLink).where(JsmPortalLink.org_name == name, JsmPortalLink.project_key == project_key)
