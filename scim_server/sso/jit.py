@@ -7,35 +7,34 @@ give JSM a duplicate customer. The lookup only reads. Changes are made only to u
 (JIT) directory, which the SSO shim owns: an IdP-pushed directory's users and memberships are
 never altered here.
 
-Writes go through the SCIM store (``scim_server.store``), so JIT users and groups are validated,
-indexed, audited and marked for propagation exactly like SCIM-pushed ones, in one transaction.
+Writes are SCIM operations of the handler (``scim_server.handler``: create, and PATCH of names and
+of group members), so JIT users and groups are validated, indexed, audited and marked for
+propagation exactly like SCIM-pushed ones, all in one transaction.
 """
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_server import handler, store
 from scim_server.db import transaction
-from scim_server.keys import get_or_create_directory
-from scim_server.models import Directory, Group, GroupMember, User, UserValue
-from scim_server.scim.attributes import GROUP_SCHEMA, USER, USER_SCHEMA
+from scim_server.store.directories import directory_name, ensure_directory
+from scim_server.models import User
+from scim_server.scim.attributes import GROUP_SCHEMA, USER_SCHEMA
 from scim_server.scim.errors import ScimError
-from scim_server.scim.patch import MemberChange
-from scim_server.scim.resources import validate_document
+from scim_server.scim.patch import MEMBERS
 from scim_server.sso.attributes import Identity
-from scim_server.store.common import Scope
-from scim_server.store.groups import create_group, group_document, update_group
-from scim_server.store.users import create_user, update_user
+from scim_server.store import Scope
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # concurrent first logins of one person (or of one new group) race on unique keys
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ID_ONLY = {"attributes": "id"}  # JIT reads no answer: render the least (no group or member lists)
 
 
 class ProvisioningError(ValueError):
@@ -72,33 +71,27 @@ def find_user_by_email(session: Session, email: str, jit_directory_id: int | Non
     IdP-pushed directories win over the JIT directory, active users over inactive ones, then the
     oldest user.
     """
-    email_lower = email.lower()
-    by_email = select(UserValue.user_id).where(UserValue.attribute == "emails", UserValue.value_lower == email_lower)
-    users = session.scalars(
-        select(User).where(or_(User.user_name_lower == email_lower, User.id.in_(by_email)))
-    ).all()
+    users = store.users_with_email(session, email)
     if not users:
         return None
     return min(users, key=lambda u: (u.directory_id == jit_directory_id, not u.active, u.created_at))
 
 
 def _provision(session: Session, identity: Identity, jit_directory: str) -> ProvisionedUser:
-    directory = get_or_create_directory(session, jit_directory)
-    scope = Scope(directory_id=directory.id)
+    directory = ensure_directory(session, jit_directory)
+    caller = handler.Caller(Scope(directory_id=directory.id), base_url="")
     user = find_user_by_email(session, identity.email, directory.id)
-    created = user is None
     if user is None:
-        user = create_user(session, scope, str(uuid.uuid4()), _document(identity))
+        user_id = handler.create(session, handler.USERS, caller, _document(identity), ID_ONLY).resource_id
+        active, created = True, True
     elif user.directory_id == directory.id:
-        update_user(session, scope, user, _refreshed_document(user.document, identity), "patch")
-    if user.directory_id != directory.id:
-        return ProvisionedUser(user.id, user.directory_id, _directory_name(session, user), False, bool(user.active))
-    _sync_groups(session, scope, user.id, identity.groups)
-    return ProvisionedUser(user.id, directory.id, jit_directory, created, bool(user.active))
-
-
-def _directory_name(session: Session, user: User) -> str:
-    return session.get(Directory, user.directory_id).name
+        user_id, active, created = user.id, bool(user.active), False
+        handler.patch(session, handler.USERS, caller, user_id, _patch(_name_operations(identity)), ID_ONLY)
+    else:
+        return ProvisionedUser(user.id, user.directory_id, directory_name(session, user.directory_id), False,
+                               bool(user.active))
+    _sync_groups(session, caller, user_id, identity.groups)
+    return ProvisionedUser(user_id, directory.id, jit_directory, created, active)
 
 
 def _name(identity: Identity) -> dict[str, str]:
@@ -120,45 +113,40 @@ def _document(identity: Identity) -> dict[str, Any]:
     name = _name(identity)
     if name:
         document["name"] = name
-    return validate_document(USER, document)
+    return document
 
 
-def _refreshed_document(current: dict[str, Any], identity: Identity) -> dict[str, Any]:
-    """A JIT user's document with the names the IdP sends at this login (the IdP is the source)."""
-    document = dict(current)
-    document["displayName"] = identity.display_name
-    name = _name(identity)
-    if name:
-        document["name"] = {**(current.get("name") or {}), **name}
-    return validate_document(USER, document)
+def _name_operations(identity: Identity) -> list[dict[str, Any]]:
+    """The names the IdP sends at this login replace the stored ones (the IdP is the source)."""
+    operations = [{"op": "replace", "path": "displayName", "value": identity.display_name}]
+    operations += [{"op": "replace", "path": f"name.{key}", "value": value} for key, value in _name(identity).items()]
+    return operations
 
 
-def _sync_groups(session: Session, scope: Scope, user_id: str, wanted: tuple[str, ...] | None) -> None:
+def _patch(operations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": operations}
+
+
+def _sync_groups(session: Session, caller: handler.Caller, user_id: str, wanted: tuple[str, ...] | None) -> None:
     """Make the user's groups in the JIT directory equal the assertion's (when it sent groups)."""
     if wanted is None:
         return
+    directory_id = caller.scope.directory_id
     wanted_by_lower = {name.lower(): name for name in wanted}
-    current = {
-        group.display_name_lower: group
-        for group in session.scalars(
-            select(Group)
-            .join(GroupMember, GroupMember.group_id == Group.id)
-            .where(GroupMember.user_id == user_id, Group.directory_id == scope.directory_id)
-        )
-    }
+    current = {group.display_name_lower: group for group in store.user_groups_in_directory(session, directory_id, user_id)}
     for key in sorted(wanted_by_lower.keys() - current.keys()):
-        _join_group(session, scope, user_id, wanted_by_lower[key])
+        _join_group(session, caller, user_id, wanted_by_lower[key])
     for key in sorted(current.keys() - wanted_by_lower.keys()):
-        group = current[key]
-        update_group(session, scope, group, group_document(group), [MemberChange("remove", (user_id,))], "patch")
+        leave = {"op": "remove", "path": f'{MEMBERS}[value eq "{user_id}"]'}
+        handler.patch(session, handler.GROUPS, caller, current[key].id, _patch([leave]), ID_ONLY)
 
 
-def _join_group(session: Session, scope: Scope, user_id: str, name: str) -> None:
-    group = session.scalar(
-        select(Group).where(Group.directory_id == scope.directory_id, Group.display_name_lower == name.lower())
-    )
+def _join_group(session: Session, caller: handler.Caller, user_id: str, name: str) -> None:
+    group = store.find_group_by_name(session, caller.scope.directory_id, name)
+    member = [{"value": user_id}]
     if group is None:
-        document = {"schemas": [GROUP_SCHEMA], "displayName": name}
-        create_group(session, scope, str(uuid.uuid4()), document, (user_id,))
+        document = {"schemas": [GROUP_SCHEMA], "displayName": name, MEMBERS: member}
+        handler.create(session, handler.GROUPS, caller, document, ID_ONLY)
     else:
-        update_group(session, scope, group, group_document(group), [MemberChange("add", (user_id,))], "patch")
+        join = {"op": "add", "path": MEMBERS, "value": member}
+        handler.patch(session, handler.GROUPS, caller, group.id, _patch([join]), ID_ONLY)

@@ -8,16 +8,27 @@ from scim_server.store.groups import (
     create_group,
     delete_group,
     find_group,
+    find_group_by_name,
     group_document,
     list_groups,
     member_count,
     members_of_groups,
     update_group,
+    user_groups_in_directory,
 )
-from scim_server.store.users import create_user, delete_user, find_user, groups_of_users, list_users, update_user
+from scim_server.store.users import (
+    create_user,
+    delete_user,
+    find_user,
+    groups_of_users,
+    list_users,
+    update_user,
+    users_with_email,
+)
 
 __all__ = [
     "MAX_PAGE_SIZE", "ListQuery", "Scope",
-    "create_group", "delete_group", "find_group", "group_document", "list_groups", "member_count", "members_of_groups", "update_group",
-    "create_user", "delete_user", "find_user", "groups_of_users", "list_users", "update_user",
+    "create_group", "delete_group", "find_group", "find_group_by_name", "group_document", "list_groups",
+    "member_count", "members_of_groups", "update_group", "user_groups_in_directory",
+    "create_user", "delete_user", "find_user", "groups_of_users", "list_users", "update_user", "users_with_email",
 ]

@@ -105,6 +105,12 @@ def find_directory(session: Session, name: str) -> Directory | None:
     return session.scalar(select(Directory).where(Directory.name == name))
 
 
+def directory_name(session: Session, directory_id: int) -> str:
+    """The name of the directory with this id (its id as text if it no longer exists)."""
+    name = session.scalar(select(Directory.name).where(Directory.id == directory_id))
+    return name if name is not None else str(directory_id)
+
+
 def require_directory(session: Session, name: str) -> Directory:
     directory = find_directory(session, name)
     if directory is None:

@@ -116,5 +116,21 @@ def list_groups(session: Session, directory_id: int, query: ListQuery) -> tuple[
     return list_page(session, Group, GROUP, directory_id, query)
 
 
+def find_group_by_name(session: Session, directory_id: int, display_name: str) -> Group | None:
+    """The group of this directory with this displayName (case-insensitively), if any."""
+    return session.scalar(
+        select(Group).where(Group.directory_id == directory_id, Group.display_name_lower == display_name.lower())
+    )
+
+
+def user_groups_in_directory(session: Session, directory_id: int, user_id: str) -> list[Group]:
+    """The groups of this directory that the user is a member of."""
+    return list(session.scalars(
+        select(Group)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .where(GroupMember.user_id == user_id, Group.directory_id == directory_id)
+    ))
+
+
 members_of_groups = members.members_of_groups
 member_count = members.member_count

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
@@ -171,3 +171,12 @@ def groups_of_users(session: Session, user_ids: list[str]) -> dict[str, list[tup
         for user_id, group_id, display_name in rows:
             result[user_id].append((group_id, display_name))
     return result
+
+
+def users_with_email(session: Session, email: str) -> list[User]:
+    """Users of **every** directory whose userName or any e-mail is ``email`` (case-insensitively),
+    by id. An admin-level lookup across directories: SAML login and ``mappings explain`` use it."""
+    wanted = email.strip().lower()
+    by_value = select(UserValue.user_id).where(UserValue.attribute == "emails", UserValue.value_lower == wanted)
+    query = select(User).where(or_(User.user_name_lower == wanted, User.id.in_(by_value))).order_by(User.id)
+    return list(session.scalars(query))

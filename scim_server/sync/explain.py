@@ -3,20 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from scim_server.models import Directory, User, UserValue
+from scim_server.store.directories import directory_name
+from scim_server.models import User
+from scim_server.store import users_with_email
 from scim_server.sync import facts, planner, state
 from scim_server.sync.rules import Rules
-
-
-def users_with_email(session: Session, email: str) -> list[User]:
-    """Users (every directory: an admin command) whose userName or any e-mail is ``email``."""
-    wanted = email.strip().lower()
-    by_value = select(UserValue.user_id).where(UserValue.attribute == "emails", UserValue.value_lower == wanted)
-    query = select(User).where(or_(User.user_name_lower == wanted, User.id.in_(by_value))).order_by(User.id)
-    return list(session.scalars(query))
 
 
 def explain(session: Session, rules: Rules, email: str) -> list[dict[str, Any]]:
@@ -30,7 +23,6 @@ def _explain_user(session: Session, rules: Rules, row: User) -> dict[str, Any]:
     organizations = planner.user_organizations(rules, user, groups)
     account = state.account_of(session, user.id)
     portals = planner.allowed_project_keys_for(rules, organizations)
-    directory = session.get(Directory, user.directory_id)
     email = planner.account_email(user)
     notes = []
     if not user.active:
@@ -39,7 +31,7 @@ def _explain_user(session: Session, rules: Rules, row: User) -> dict[str, Any]:
         notes.append("no usable e-mail address: cannot have a JSM account")
     return {
         "user_id": user.id,
-        "directory": directory.name if directory else str(user.directory_id),
+        "directory": directory_name(session, user.directory_id),
         "user_name": user.user_name,
         "active": user.active,
         "account_email": email,
