@@ -15,8 +15,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (BenchError, HttpDriver, Target, base_parser, bridge_stack, finish,
-                               print_summaries, run_main)
+from benchmarks.common import (
+    BenchError,
+    HttpDriver,
+    Target,
+    base_parser,
+    bridge_stack,
+    finish,
+    print_summaries,
+    run_main,
+)
 from benchmarks.seed import seed_users
 from benchmarks.workload import PATCH_SCHEMA, Workload, group_document, members_patch
 

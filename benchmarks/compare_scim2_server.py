@@ -25,8 +25,18 @@ from typing import Iterator
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (HttpDriver, Summary, Target, base_parser, bridge_stack, finish, print_rows,
-                               print_summaries, run_main, start_scim2_server)
+from benchmarks.common import (
+    HttpDriver,
+    Summary,
+    Target,
+    base_parser,
+    bridge_stack,
+    finish,
+    print_rows,
+    print_summaries,
+    run_main,
+    start_scim2_server,
+)
 from benchmarks.workload import CREATE_USER, Workload, push_users
 
 TARGET_RATIO = 2.0

@@ -25,10 +25,10 @@ from sqlalchemy import event
 from benchmarks.common import print_rows, run_main, scratch_database
 from benchmarks.seed import seed_users
 from benchmarks.workload import Workload, group_document, members_patch, user_document
-from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.db import transaction
 from scim_server.keys import create_key
+from scim_server.services import services_of
 from scim_server.settings import Settings
 
 REPEAT = 200

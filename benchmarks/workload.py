@@ -7,14 +7,13 @@ With no mapping rules every group becomes a JSM organization of the same name (o
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from typing import Any, Callable
 
 import requests
 from sqlalchemy import func, select
-
-import argparse
 
 from benchmarks.common import BenchError, HttpDriver, Stack, bridge_stack
 from scim_server.db import make_engine

@@ -276,7 +276,7 @@ class JsmClient:
 
     def _paged(
         self, template: str, *, ids: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield every ``values`` item; loops on ``isLastPage`` and advances by what arrived,
         so a server that caps ``limit`` below what was asked is handled."""
         start = 0
@@ -432,8 +432,9 @@ def _error_text(resp: requests.Response) -> str:
     except ValueError:
         data = None
     if isinstance(data, dict):
-        if isinstance(data.get("errorMessage"), str):
-            return data["errorMessage"]
+        message = data.get("errorMessage")
+        if isinstance(message, str):
+            return message
         parts = [str(m) for m in data.get("errorMessages") or []]
         parts += [f"{k}: {v}" for k, v in (data.get("errors") or {}).items()]
         if parts:

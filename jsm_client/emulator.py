@@ -160,7 +160,7 @@ class JsmEmulator:
 
     # ---------------------------------------------------------------- WSGI entry
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         response = self._dispatch(request)
         return response(environ, start_response)
@@ -182,8 +182,7 @@ class JsmEmulator:
     def _api(self, request: Request) -> Response:
         platform = request.path.startswith("/rest/api/")
         match = _match(request)
-        routed = not isinstance(match, ApiError)
-        label = f"{request.method} {match[0][1]}" if routed else f"{request.method} (unmatched)"
+        label = f"{request.method} (unmatched)" if isinstance(match, ApiError) else f"{request.method} {match[0][1]}"
         faults, seq = self._count(label)
         if faults.get("latency_ms"):
             time.sleep(faults["latency_ms"] / 1000)
@@ -193,13 +192,14 @@ class JsmEmulator:
             if fault is not None:
                 return fault
             self._authenticate(request)
-            if not routed:
+            if isinstance(match, ApiError):
                 raise match
             (method, template, handler), args = match
             if (method, template) in EXPERIMENTAL and not _opted_in(request):
                 raise ApiError(412, EXPERIMENTAL_MESSAGE, "sd.rest.experimental.api.optin.required")
             with self._lock:
-                return getattr(self, f"_h_{handler}")(request, **args)
+                answer: Response = getattr(self, f"_h_{handler}")(request, **args)
+                return answer
         except ApiError as err:
             return _error(err, platform)
 
@@ -460,7 +460,8 @@ def run_emulator(host: str = "127.0.0.1", port: int = 8080) -> None:
 def _match(request: Request) -> tuple[tuple[str, str, str], dict[str, str]] | ApiError:
     """``((method, template, handler), path args)``, or the 404/405 to answer."""
     try:
-        return URL_MAP.bind_to_environ(request.environ).match()
+        endpoint, args = URL_MAP.bind_to_environ(request.environ).match()
+        return endpoint, dict(args)
     except MethodNotAllowed:
         return ApiError(405, f"Method {request.method} is not allowed here.")
     except NotFound:
@@ -568,7 +569,7 @@ def _int_arg(request: Request, name: str, default: int, *, minimum: int) -> int:
     return value
 
 
-def _page(request: Request, items: Sequence[Any], render: Callable[[Any, str], dict]) -> Response:
+def _page(request: Request, items: Sequence[Any], render: Callable[[Any, str], dict[str, Any]]) -> Response:
     """A servicedeskapi page: ``start`` 0-based, ``limit`` default 50 and capped at 50."""
     start = _int_arg(request, "start", 0, minimum=0)
     limit = min(_int_arg(request, "limit", PAGE_CAP, minimum=1), PAGE_CAP)

@@ -124,7 +124,8 @@ class EmulatorState:
         return org, True
 
     def organization(self, org_id: Any) -> OrganizationRecord:
-        org = self.organizations.get(_as_int(org_id))
+        key = _as_int(org_id)
+        org = self.organizations.get(key) if key is not None else None
         if org is None:
             raise ApiError(404, f"Organization {org_id} does not exist.", "sd.admin.organization.not.found", [str(org_id)])
         return org

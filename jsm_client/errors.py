@@ -7,7 +7,7 @@ an e-mail address, and never credentials).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jsm_client.models import Customer
@@ -59,7 +59,7 @@ class JsmConflict(JsmError):
     ``existing`` holds the existing customer when the client already looked it up.
     """
 
-    def __init__(self, message: str, *, existing: Customer | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, existing: Customer | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.existing = existing
 

@@ -16,8 +16,8 @@ matches what ``/Schemas`` advertises. Loading a document:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import functools
+import json
 from typing import Any, Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load

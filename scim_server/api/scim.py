@@ -13,9 +13,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from scim_server import ratelimit
 from scim_server.api.scim_http import error_response
-from scim_server.services import current_services, db_session
 from scim_server.auth import authenticate
 from scim_server.scim.errors import ScimError
+from scim_server.services import current_services, db_session
 
 PREFIX = "/scim/v2"
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response, g, request
 
-from scim_server.services import current_services
 from scim_server.scim.errors import SCIM_MEDIA_TYPE, ScimError
+from scim_server.services import current_services
 from scim_server.store import Scope
 
 ACCEPTED_MEDIA_TYPES = (SCIM_MEDIA_TYPE, "application/json")

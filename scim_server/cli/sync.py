@@ -114,9 +114,8 @@ def retry(cli: CliContext, job_id: int | None) -> None:
 @pass_cli
 def reconcile_command(cli: CliContext, dry_run: bool) -> None:
     """Compare stored state with JSM and repair drift (removes only what the bridge owns)."""
-    from scim_server.sync.jsm import make_jsm_client
-
     from jsm_client import JsmError
+    from scim_server.sync.jsm import make_jsm_client
 
     services = cli.services()
     rules = _rules(cli)

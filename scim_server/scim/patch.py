@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from scim_server.scim.attributes import AttributeDef, GROUP, core_schema, find_attribute, resolve_schema, schemas_for
+from scim_server.scim.attributes import GROUP, AttributeDef, core_schema, find_attribute, resolve_schema, schemas_for
 from scim_server.scim.errors import ScimError
 from scim_server.scim.filter_ast import PatchPath
 from scim_server.scim.parser import parse_patch_path
@@ -192,7 +192,8 @@ class Patcher:
     def _container(self, definition: AttributeDef) -> dict[str, Any]:
         if definition.schema == core_schema(self.resource_type):
             return self.document
-        return self.document.setdefault(definition.schema, {})
+        section: dict[str, Any] = self.document.setdefault(definition.schema, {})
+        return section
 
     def _apply_path(self, op: str, target: _Target, value: Any) -> None:
         if self.resource_type == GROUP and target.definition.name == MEMBERS:
@@ -262,6 +263,7 @@ class Patcher:
         container = self._container(definition)
         current = container.get(definition.name)
         elements = list(current or []) if definition.multi_valued else ([current] if current else [])
+        assert target.parsed.value_filter is not None  # a filtered target
         matches = value_filter_predicate(target.parsed.value_filter, definition)
         matched = [element for element in elements if matches(element)]
         if op == "remove":
@@ -331,6 +333,7 @@ class Patcher:
         if ids is not None:
             self._change_members(MemberChange("remove", ids))
             return
+        assert target.parsed.value_filter is not None  # a filtered target
         predicate = value_filter_predicate(target.parsed.value_filter, target.definition)
         self._change_members(MemberChange("remove_matching", predicate=predicate))
 

@@ -7,7 +7,7 @@ either list is ignored (it selects nothing), as most providers do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from scim_server.scim.attributes import core_schema, extension_schemas, find_attribute, resolve_schema
 from scim_server.scim.errors import ScimError
@@ -82,7 +82,7 @@ class Projection:
         return _keep_subs(value, subs) if subs else None
 
 
-def _filter_complex(value: Any, keep) -> Any:
+def _filter_complex(value: Any, keep: Callable[[str], bool]) -> Any:
     if isinstance(value, list):
         items = [_filter_complex(item, keep) for item in value]
         items = [item for item in items if item]

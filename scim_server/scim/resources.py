@@ -23,7 +23,7 @@ def _contains(messages: Any, needle: str) -> bool:
         return any(_contains(value, needle) for value in messages.values())
     if isinstance(messages, list):
         return any(_contains(value, needle) for value in messages)
-    return messages == needle
+    return bool(messages == needle)
 
 
 def _describe(messages: Any, prefix: str = "") -> str:
@@ -55,7 +55,8 @@ def validate_document(resource_type: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
     try:
-        return resource_schema(resource_type).load(data)
+        document: dict[str, Any] = resource_schema(resource_type).load(data)
+        return document
     except ValidationError as exc:
         raise validation_error(exc) from exc
 

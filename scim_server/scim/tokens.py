@@ -42,9 +42,9 @@ def mask_literals(text: str, error: Callable[[str], ScimError]) -> tuple[str, li
     def mask_bare(segment: str) -> str:
         def replace(match: re.Match[str]) -> str:
             word = match.group(3)
-            value = {"true": True, "false": False, "null": None}.get(word.lower(), word)
-            if value is word:
-                value = json.loads(word) if re.fullmatch(r"-?\d+", word) else float(word)
+            keywords: dict[str, Any] = {"true": True, "false": False, "null": None}
+            value = keywords[word.lower()] if word.lower() in keywords else (
+                json.loads(word) if re.fullmatch(r"-?\d+", word) else float(word))
             return f"{match.group(1)}{match.group(2)}{placeholder(value)}"
 
         return _BARE_LITERAL.sub(replace, segment)

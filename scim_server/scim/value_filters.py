@@ -8,14 +8,15 @@ from typing import Any, Callable
 from scim_server.scim.attributes import AttributeDef
 from scim_server.scim.filter_ast import STRING_TYPES, And, Filter, Not, Or, ValuePath
 
-def value_filter_predicate(filter: Filter, complex_attr_def: AttributeDef) -> Callable[[dict], bool]:
+
+def value_filter_predicate(filter: Filter, complex_attr_def: AttributeDef) -> Callable[[dict[str, Any]], bool]:
     """A predicate telling whether one value (a dict) of ``complex_attr_def`` matches ``filter``.
 
     Used by PATCH for ``emails[type eq "work"]``: sub-attribute keys are matched case-insensitively,
     string comparisons honour the sub-attribute's ``caseExact``.
     """
 
-    def evaluate(node: Filter, element: dict) -> bool:
+    def evaluate(node: Filter, element: dict[str, Any]) -> bool:
         if isinstance(node, And):
             return evaluate(node.left, element) and evaluate(node.right, element)
         if isinstance(node, Or):
@@ -32,7 +33,7 @@ def value_filter_predicate(filter: Filter, complex_attr_def: AttributeDef) -> Ca
     return lambda element: isinstance(element, dict) and evaluate(filter, element)
 
 
-def _lookup(element: dict, name: str) -> Any:
+def _lookup(element: dict[str, Any], name: str) -> Any:
     lowered = name.lower()
     return next((v for k, v in element.items() if isinstance(k, str) and k.lower() == lowered), None)
 
@@ -47,7 +48,7 @@ def _matches(definition: AttributeDef, op: str, expected: Any, actual: Any) -> b
     if definition.type == "boolean":
         if isinstance(actual, str):
             actual = actual.lower() == "true"
-        return (bool(actual) == expected) == (op == "eq")
+        return bool((bool(actual) == expected) == (op == "eq"))
     if definition.type == "dateTime":
         try:
             actual = dt.datetime.fromisoformat(str(actual))
@@ -58,7 +59,7 @@ def _matches(definition: AttributeDef, op: str, expected: Any, actual: Any) -> b
         actual = str(actual)
         if not definition.case_exact:
             actual, expected = actual.lower(), expected.lower()
-    return _PYTHON_OPERATORS[op](actual, expected)
+    return bool(_PYTHON_OPERATORS[op](actual, expected))
 
 
 _PYTHON_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from scim_server.services import Services
 from scim_server.db import transaction, utcnow
+from scim_server.services import Services
 from scim_server.sso.idp_config import IdpSettings
 from scim_server.sso.portal import safe_target
 from scim_server.sso.response import (

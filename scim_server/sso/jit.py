@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scim_server import handler, store
 from scim_server.db import transaction
-from scim_server.store.directories import directory_name, ensure_directory
 from scim_server.models import User
 from scim_server.scim.attributes import GROUP_SCHEMA, USER_SCHEMA
 from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MEMBERS
 from scim_server.sso.attributes import Identity
 from scim_server.store import Scope
+from scim_server.store.directories import directory_name, ensure_directory
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scim_server.services import Services, installation_secret, instance_value
 from scim_server.db import transaction
 from scim_server.models import InstanceValue
+from scim_server.services import Services, installation_secret, instance_value
 from scim_server.sso.safexml import DS, MD
 
 log = logging.getLogger(__name__)

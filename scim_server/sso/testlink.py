@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from scim_server.services import Services
-from scim_server.services import installation_secret
+from scim_server.services import Services, installation_secret
 
 SALT = "jsm-scim.sso.test-link"
 DEFAULT_MAX_AGE_SECONDS = 600

@@ -6,9 +6,10 @@ import logging
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from scim_server.services import current_services as services, db_session
 from scim_server.db import transaction, utcnow
 from scim_server.models import User
+from scim_server.services import current_services as services
+from scim_server.services import db_session
 from scim_server.sso.acs import AcceptedResponse, accept_response, log_rejection, relay_target
 from scim_server.sso.attributes import Identity, IdentityError, identity_from
 from scim_server.sso.authn import authn_request_xml, new_request_id, redirect_url

@@ -8,6 +8,7 @@ filterable exactly when it is written here. Multi-valued attributes stored one r
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -127,7 +128,7 @@ def _scalar(column: Any, condition: ColumnElement[bool]) -> Any:
 
 
 _ROW_SETS: dict[tuple[str, str, str], Callable[[], RowSet]] = {
-    **{(USER, USER_SCHEMA, name): (lambda name=name: _user_values(name)) for name in USER_VALUE_ATTRIBUTES},
+    **{(USER, USER_SCHEMA, name): functools.partial(_user_values, name) for name in USER_VALUE_ATTRIBUTES},
     (USER, USER_SCHEMA, "groups"): _user_groups,
     (GROUP, GROUP_SCHEMA, "members"): _group_members,
 }

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scim_server import audit
 from scim_server.db import chunked, utcnow
+from scim_server.models import Group, User
 from scim_server.scim.errors import ScimError, not_found
 from scim_server.store.filter_sql import filter_to_sql, sort_expression
 from scim_server.store.marks import mark_dirty
@@ -17,7 +18,7 @@ from scim_server.store.marks import mark_dirty
 MAX_PAGE_SIZE = 1000
 
 T = TypeVar("T")
-M = TypeVar("M")
+M = TypeVar("M", User, Group)
 
 
 @dataclass(frozen=True)

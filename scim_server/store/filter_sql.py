@@ -26,6 +26,7 @@ from scim_server.scim.parser import parse_attr_path, parse_filter
 from scim_server.scim.paths import AttrPath, attribute_definition
 from scim_server.store.columns import COLUMNS, Column, RowSet, column_of, not_filterable, row_set
 
+
 def filter_to_sql(resource_type: str, text_or_filter: "str | Filter") -> ColumnElement[bool]:
     """The filter as a boolean SQL expression over ``models.User`` / ``models.Group`` columns.
 

@@ -13,7 +13,17 @@ from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MemberChange
 from scim_server.store import members
 from scim_server.store.columns import GROUP_DOCUMENT_COLUMNS
-from scim_server.store.common import ListQuery, find_in_directory, Scope, check_lengths, plan_with_values, flush_unique, list_page, record_write, touch
+from scim_server.store.common import (
+    ListQuery,
+    Scope,
+    check_lengths,
+    find_in_directory,
+    flush_unique,
+    list_page,
+    plan_with_values,
+    record_write,
+    touch,
+)
 from scim_server.store.members import MembershipDelta
 
 DUPLICATE = "A group with this displayName already exists"
@@ -41,9 +51,10 @@ def _check_display_name_free(session: Session, group: Group, display_name_lower:
 
 def _write(session: Session, group: Group, document: dict[str, Any]) -> None:
     columns = {column: document.get(path.attribute) for path, column in GROUP_DOCUMENT_COLUMNS.items()}
-    columns["display_name_lower"] = columns["display_name"].lower()
+    lowered: str = document["displayName"].lower()  # required by the schema
+    columns["display_name_lower"] = lowered
     check_lengths(Group, columns, {**_LABELS, "display_name_lower": "displayName"})
-    _check_display_name_free(session, group, columns["display_name_lower"])
+    _check_display_name_free(session, group, lowered)
     for name, value in columns.items():
         setattr(group, name, value)
     session.add(group)

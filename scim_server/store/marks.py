@@ -6,9 +6,9 @@ side (claim, lease, fail, retry) is ``scim_server.sync.outbox``.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import Table, bindparam, case, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ def _upsert_statement(dialect: str) -> Any:
     """The mark upsert, built once per dialect (building it costs more than running it)."""
     now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = SyncMark.__table__
+    table = cast(Table, SyncMark.__table__)
     statement = insert(table).values(
         kind=bindparam("kind"), directory_id=bindparam("directory_id"), entity_id=bindparam("entity_id"),
         priority=bindparam("priority"), status=PENDING, generation=1, attempts=0,

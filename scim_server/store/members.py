@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from scim_server.db import rowcount
 from scim_server.models import GroupMember, User
 from scim_server.scim.errors import ScimError
 from scim_server.store.common import id_batches, in_values
@@ -55,7 +56,7 @@ def add_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -> i
         statement = (_insert(session)(GroupMember).from_select(["group_id", "user_id"], rows)
                      .on_conflict_do_nothing()
                      .execution_options(preserve_rowcount=True))  # else psycopg reports -1 for INSERT..SELECT
-        added += session.execute(statement).rowcount
+        added += rowcount(session.execute(statement))
     return added
 
 
@@ -70,12 +71,12 @@ def remove_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -
         result = session.execute(
             delete(GroupMember).where(GroupMember.group_id == group_id, in_values(session, GroupMember.user_id, chunk))
         )
-        removed += result.rowcount or 0
+        removed += rowcount(result) or 0
     return removed
 
 
 def clear_members(session: Session, group_id: str) -> int:
-    return session.execute(delete(GroupMember).where(GroupMember.group_id == group_id)).rowcount or 0
+    return rowcount(session.execute(delete(GroupMember).where(GroupMember.group_id == group_id))) or 0
 
 
 def replace_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -> MembershipDelta:

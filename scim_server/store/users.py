@@ -1,31 +1,31 @@
 """Storage of SCIM Users: the document plus index columns and ``user_values`` rows derived from it."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import String, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import USER, USER_SCHEMA
-from scim_server.scim.paths import AttrPath
 from scim_server.scim.errors import ScimError
+from scim_server.scim.paths import AttrPath
 from scim_server.store.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
-from scim_server.store.directories import DomainClaimed, refuse_claimed_addresses
-from scim_server.store.marks import mark_dirty
 from scim_server.store.common import (
     ListQuery,
-    find_in_directory,
     Scope,
     check_lengths,
+    find_in_directory,
+    flush_unique,
     id_batches,
     in_values,
-    flush_unique,
     list_page,
     record_write,
     touch,
 )
+from scim_server.store.directories import DomainClaimed, refuse_claimed_addresses
+from scim_server.store.marks import mark_dirty
 
 _LABELS = {column: str(path) for path, column in USER_DOCUMENT_COLUMNS.items()}
 
@@ -55,7 +55,7 @@ def derived_columns(document: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-_VALUE_LIMIT = UserValue.__table__.c.value.type.length
+_VALUE_LIMIT: int = cast(String, UserValue.__table__.c.value.type).length or 0
 
 
 def value_rows(user_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ def _write(session: Session, user: User, document: dict[str, Any], *, new: bool 
         session.execute(delete(UserValue).where(UserValue.user_id == user.id))
     rows = value_rows(user.id, document)
     if rows:
-        session.execute(UserValue.__table__.insert(), rows)
+        session.execute(cast(Table, UserValue.__table__).insert(), rows)
 
 
 def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[str, Any]) -> None:

@@ -6,8 +6,10 @@ at any point leaves a state from which the next attempt converges without duplic
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,7 @@ from scim_server.sync.differ import (
     EnsureOrganization,
     ForgetOrganization,
     LinkDesk,
+    Operation,
     OrganizationPlan,
     RemoveMembers,
     UnlinkDesk,
@@ -76,7 +79,7 @@ class Applier:
             raise
         return report
 
-    def _step(self, name: str, op, org_id: str | None, report: ApplyReport) -> str | None:
+    def _step(self, name: str, op: Operation, org_id: str | None, report: ApplyReport) -> str | None:
         if isinstance(op, EnsureOrganization):
             return self._ensure(name, report)
         if isinstance(op, DeleteOrganization):
@@ -131,7 +134,7 @@ class Applier:
         for start in range(0, len(account_ids), self.batch_size):
             batch = account_ids[start : start + self.batch_size]
             change(org_id, batch)
-            self._record(lambda s: state.record_members(s, name, batch, added=add))
+            self._record(functools.partial(state.record_members, name=name, account_ids=batch, added=add))
         return len(account_ids)
 
     def _link(self, name: str, org_id: str, project_key: str, *, link: bool) -> None:
@@ -145,7 +148,7 @@ class Applier:
                 self.client.remove_service_desk_organization(desk_id, org_id)
         self._record(lambda s: state.record_link(s, name, project_key, linked=link))
 
-    def _record(self, change) -> None:
+    def _record(self, change: Callable[[Session], None]) -> None:
         with transaction(self.session_factory) as session:
             change(session)
 

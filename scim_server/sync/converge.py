@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict
 from scim_server.db import transaction
+from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
 from scim_server.sync import facts, outbox, planner, state
 from scim_server.sync.applier import Applier, ApplyReport, PropagationError
@@ -126,7 +127,7 @@ class Converger:
                               else None)
         has_access = user is not None and user.active and blocked is None
         account_id = account_id if has_access else previous_account
-        wanted = planner.user_organizations(self.rules, user, groups) if has_access else set()
+        wanted = planner.user_organizations(self.rules, user, groups) if has_access and user is not None else set()
         held_now = held.get(account_id, set()) if account_id else set()
         held_before = held.get(previous_account, set()) if previous_account and previous_account != account_id else set()
         changed = ((wanted - held_now) if account_id else set()) | (held_now - wanted) | held_before
@@ -251,7 +252,7 @@ def all_organization_names(session: Session, rules: Rules) -> set[str]:
     return state.managed_organization_names(session) | {n for n in names if n} | set(rules.domains.values())
 
 
-def _account_id(account) -> str | None:
+def _account_id(account: JsmAccount | None) -> str | None:
     return account.account_id if account is not None else None
 
 

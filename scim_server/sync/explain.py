@@ -5,9 +5,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scim_server.store.directories import directory_name
 from scim_server.models import User
 from scim_server.store import users_with_email
+from scim_server.store.directories import directory_name
 from scim_server.sync import facts, planner, state
 from scim_server.sync.rules import Rules
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.db import chunked
+from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.sync.planner import GroupFacts, UserFacts
 from scim_server.sync.rules import Rules
 

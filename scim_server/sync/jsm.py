@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from jsm_client import JsmClient
 from scim_server import metrics
@@ -23,7 +23,7 @@ def _count_call(method: str, route: str, status: int | None) -> None:
     metrics.observe_jsm_call(method, template, status if status is not None else "error")
 
 
-def make_jsm_client(settings: Settings, base_url: str | None = None, **overrides) -> JsmClient:
+def make_jsm_client(settings: Settings, base_url: str | None = None, **overrides: Any) -> JsmClient:
     """The JSM client for ``settings`` (or for ``base_url``, e.g. the in-process emulator).
 
     Raises ``ValueError`` when no JSM site is configured and no URL is given.

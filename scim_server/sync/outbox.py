@@ -15,12 +15,21 @@ import random
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from scim_server.db import chunked, utcnow
-# Kinds and statuses are the model's; they are re-exported here for the workers (outbox.USER, ...).
-from scim_server.models.sync import BLOCKED, DEAD, DONE, GROUP, ORGANIZATION, PENDING, PRIORITY, USER, SyncMark  # noqa: F401
+from scim_server.db import chunked, rowcount, utcnow
+
+# Kinds and statuses are the model's; re-exported here for the workers (outbox.USER, outbox.DEAD, ...).
+from scim_server.models.sync import BLOCKED as BLOCKED
+from scim_server.models.sync import DEAD as DEAD
+from scim_server.models.sync import DONE as DONE
+from scim_server.models.sync import GROUP as GROUP
+from scim_server.models.sync import ORGANIZATION as ORGANIZATION
+from scim_server.models.sync import PENDING as PENDING
+from scim_server.models.sync import PRIORITY as PRIORITY
+from scim_server.models.sync import USER as USER
+from scim_server.models.sync import SyncMark
 
 #: Returned by ``fail`` when the entity was re-marked meanwhile (not a stored status: the mark is pending).
 SUPERSEDED = "superseded"
@@ -42,7 +51,7 @@ class Claim:
     attempts: int
 
 
-def _claimable(now: dt.datetime):
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
     return and_(
         SyncMark.status == PENDING,
         SyncMark.available_at <= now,
@@ -105,14 +114,14 @@ def extend(session: Session, claims: list[Claim], worker_id: str, lease_seconds:
 def complete(session: Session, item: Claim) -> bool:
     """Clear the mark if nothing changed since it was claimed; else just release it (stays pending)."""
     result = session.execute(_complete_statement(), {"mark_id": item.id, "seen": item.generation, "now": utcnow()})
-    if result.rowcount:
+    if rowcount(result):
         return True
     release(session, item)
     return False
 
 
 @functools.cache
-def _complete_statement():
+def _complete_statement() -> Update:
     now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
     return (
         update(SyncMark)
@@ -134,7 +143,7 @@ def release(session: Session, item: Claim) -> None:
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(0, attempts - 1))
     return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 
@@ -155,7 +164,7 @@ def fail(session: Session, item: Claim, error: str, max_attempts: int) -> str:
                 claimed_by=None, claimed_until=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # re-marked meanwhile: new data, fresh attempt
+    if not rowcount(result):  # re-marked meanwhile: new data, fresh attempt
         release(session, item)
         return SUPERSEDED
     return status
@@ -171,9 +180,9 @@ def block(session: Session, item: Claim, reason: str) -> bool:
                 claimed_until=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not rowcount(result):
         release(session, item)
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def retry(session: Session, job_id: int | None = None) -> int:
@@ -185,7 +194,7 @@ def retry(session: Session, job_id: int | None = None) -> int:
         statement = statement.where(SyncMark.status.in_([DEAD, BLOCKED]))
     else:
         statement = statement.where(SyncMark.id == job_id, SyncMark.status != PENDING)
-    return session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    return rowcount(session.execute(statement.execution_options(synchronize_session=False)))
 
 
 def pending_users(session: Session, user_ids: Iterable[str]) -> set[str]:
@@ -211,7 +220,7 @@ def queue_stats(session: Session) -> tuple[int, float | None]:
     return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
 
-def _parse_naive(value) -> dt.datetime:
+def _parse_naive(value: str | dt.datetime) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.timezone.utc)

@@ -81,7 +81,8 @@ def account_email(user: UserFacts) -> str | None:
 def customer_display_name(user: UserFacts, email: str) -> str:
     """displayName, else name.formatted, else "given family", else the e-mail."""
     doc = user.document
-    name = doc.get("name") if isinstance(doc.get("name"), Mapping) else {}
+    raw_name = doc.get("name")
+    name = raw_name if isinstance(raw_name, Mapping) else {}
     candidates = [
         doc.get("displayName"),
         name.get("formatted"),

@@ -3,9 +3,9 @@ granted. Every function runs inside the caller's short transaction (never across
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,7 +19,6 @@ from scim_server.models.sync import (
     SyncGroupTarget,
 )
 from scim_server.sync.differ import AppliedOrganization
-
 
 # ------------------------------------------------------------------------------------- accounts
 
@@ -63,8 +62,8 @@ def save_account(
 
 
 @functools.cache
-def _account_upsert(dialect: str):
-    table = JsmAccount.__table__
+def _account_upsert(dialect: str) -> Any:
+    table = cast(Table, JsmAccount.__table__)
     binds = {name: bindparam(name, type_=table.c[name].type) for name in ("user_id", *_ACCOUNT_FIELDS)}
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(table).values(**binds)
@@ -141,7 +140,7 @@ def record_link(session: Session, name: str, project_key: str, *, linked: bool) 
         )
 
 
-def organizations_by_account(session: Session, account_ids: Iterable[str]) -> dict[str, set[str]]:
+def organizations_by_account(session: Session, account_ids: Iterable[str | None]) -> dict[str, set[str]]:
     """``account id -> organizations`` where the bridge granted that account a membership."""
     ids = sorted({a for a in account_ids if a})
     held: dict[str, set[str]] = {a: set() for a in ids}

@@ -13,18 +13,21 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from jsm_client import JsmClient, JsmError
 from scim_server import metrics
-from scim_server.db import transaction, utcnow
+from scim_server.db import rowcount, transaction, utcnow
 from scim_server.key_expiry import warn_expiring_keys
 from scim_server.models.sync import SyncRulesState
+from scim_server.settings import Settings
 from scim_server.sync import outbox
 from scim_server.sync.applier import PropagationError
-from scim_server.sync.converge import Converger, all_organization_names, mark_organizations
+from scim_server.sync.converge import Converger, Outcome, all_organization_names, mark_organizations
 from scim_server.sync.jsm import JsmCatalog, make_jsm_client
 from scim_server.sync.rules import Rules, RulesError, RulesProvider
 
@@ -45,11 +48,21 @@ class WorkerStats:
     outcomes: list[str] = field(default_factory=list, repr=False)
 
 
+class WorkerServices(Protocol):
+    """What the worker needs of ``scim_server.services.Services`` (propagation imports no HTTP side)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]: ...
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def register_queue_metrics(services) -> None:
+def register_queue_metrics(services: WorkerServices) -> None:
     """Expose queue depth and age on /metrics (``scim_server.metrics.register_queue_probe``)."""
 
     def queue() -> tuple[int, float | None]:
@@ -59,7 +72,7 @@ def register_queue_metrics(services) -> None:
     metrics.register_queue_probe(queue)
 
 
-def apply_rules_change(session_factory, rules: Rules) -> int:
+def apply_rules_change(session_factory: sessionmaker[Session], rules: Rules) -> int:
     """When the rules differ from those last propagated, mark every affected organization.
 
     Affected = organizations the bridge manages ∪ those groups map to now ∪ domain-rule targets.
@@ -82,7 +95,7 @@ def apply_rules_change(session_factory, rules: Rules) -> int:
     return count
 
 
-def _swap_digest(session, digest: str) -> bool:
+def _swap_digest(session: Session, digest: str) -> bool:
     row = session.get(SyncRulesState, _RULES_ROW)
     if row is None:
         session.add(SyncRulesState(name=_RULES_ROW, digest=digest, updated_at=utcnow()))
@@ -94,13 +107,13 @@ def _swap_digest(session, digest: str) -> bool:
         .values(digest=digest, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 class Worker:
     """One worker loop; ``client`` may be shared with the caller (then it is not closed)."""
 
-    def __init__(self, services, *, client: JsmClient | None = None, rules_provider: RulesProvider | None = None,
+    def __init__(self, services: WorkerServices, *, client: JsmClient | None = None, rules_provider: RulesProvider | None = None,
                  worker_id: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  claim_batch: int = DEFAULT_CLAIM_BATCH, poll_interval: float = 1.0) -> None:
         self.services = services
@@ -181,15 +194,21 @@ class Worker:
                 results = {items[0].entity_id: converger.converge(items[0].kind, items[0].entity_id)}
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the mark
             results = {item.entity_id: exc for item in items}
-        failures = [(item, results[item.entity_id]) for item in items if isinstance(results[item.entity_id], Exception)]
-        finished = [(item, results[item.entity_id]) for item in items if not isinstance(results[item.entity_id], Exception)]
+        failures: list[tuple[outbox.Claim, Exception]] = []
+        finished: list[tuple[outbox.Claim, Outcome]] = []
+        for item in items:
+            result = results[item.entity_id]
+            if isinstance(result, Exception):
+                failures.append((item, result))
+            else:
+                finished.append((item, result))
         with transaction(self.services.session_factory) as session:
             for item, outcome in finished:
                 self._finish(session, item, outcome)
-        for item, exc in failures:
-            self._record_failure(item, exc)
+        for item, error in failures:
+            self._record_failure(item, error)
 
-    def _finish(self, session, item: outbox.Claim, outcome) -> None:
+    def _finish(self, session: Session, item: outbox.Claim, outcome: Outcome) -> None:
         if outcome.blocked:
             outbox.block(session, item, outcome.blocked)
             log.warning("%s %s blocked: %s", item.kind, item.entity_id, outcome.blocked)
@@ -235,7 +254,7 @@ def _leading_users(claims: list[outbox.Claim]) -> list[outbox.Claim]:
     return run
 
 
-def run_worker(services, stop_event: threading.Event, once: bool = False, **options) -> WorkerStats:
+def run_worker(services: WorkerServices, stop_event: threading.Event, once: bool = False, **options: Any) -> WorkerStats:
     """Run a worker until ``stop_event`` is set (or, with ``once``, until nothing is claimable).
 
     ``options``: ``client``, ``rules_provider``, ``worker_id``, ``lease_seconds``, ``claim_batch``,
@@ -248,7 +267,7 @@ def run_worker(services, stop_event: threading.Event, once: bool = False, **opti
         worker.close()
 
 
-def converge_user_now(services, user_id: str, *, client: JsmClient | None = None,
+def converge_user_now(services: WorkerServices, user_id: str, *, client: JsmClient | None = None,
                       rules_provider: RulesProvider | None = None) -> str | None:
     """Converge one user and its organizations right away (SAML JIT); returns its JSM accountId.
 

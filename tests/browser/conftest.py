@@ -18,8 +18,8 @@ import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
-from scim_server.services import services_of
 from scim_server.app import create_app
+from scim_server.services import services_of
 from scim_server.settings import Settings
 from tests.fixtures.server import serve_wsgi
 from tests.sso.conftest import configure_idp

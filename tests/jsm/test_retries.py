@@ -7,8 +7,8 @@ import logging
 import socket
 import struct
 import threading
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Callable, Iterator
 
 import pytest
@@ -165,7 +165,7 @@ def test_503_gives_up_with_exponential_backoff(jsm_emulator, jsm_client_factory,
     assert jsm_calls.statuses() == [503] * 5
     ceilings = [0.01, 0.02, 0.03, 0.03]  # base * 2**(n-1), capped
     assert len(sleep.waits) == 4
-    assert all(0 <= wait <= ceiling for wait, ceiling in zip(sleep.waits, ceilings))
+    assert all(0 <= wait <= ceiling for wait, ceiling in zip(sleep.waits, ceilings, strict=True))
 
 
 def test_every_nth_request_fault_is_absorbed(jsm_emulator, jsm_client_factory, jsm_calls):

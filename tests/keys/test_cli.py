@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from sqlalchemy.orm import Session
 
 from scim_server.cli import main

@@ -7,10 +7,10 @@ import threading
 
 from sqlalchemy import select
 
-from scim_server.services import services_of
 from scim_server.auth import authenticate
 from scim_server.db import utcnow
 from scim_server.models import ApiKey
+from scim_server.services import services_of
 from scim_server.sync.worker import Worker, run_worker
 from tests.fixtures.db import issue_token
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.logging_setup import RedactionFilter, configure_logging, redact
+from scim_server.services import services_of
 from scim_server.settings import Settings
 
 TOKEN = "jsmscim_" + "Q" * 20 + "secretpart" + "z" * 13
@@ -96,7 +96,7 @@ def test_text_lines_have_request_id(captured, settings):
         app.test_client().get("/healthz", headers={"X-Request-ID": "text-req-9"})
     finally:
         services_of(app).engine.dispose()
-    line = next(l for l in stream.getvalue().splitlines() if "jsm_scim.access" in l)
+    line = next(entry for entry in stream.getvalue().splitlines() if "jsm_scim.access" in entry)
     assert "[text-req-9]" in line and "GET /healthz 200" in line
 
 

@@ -18,10 +18,10 @@ import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
-from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.cli import main
 from scim_server.logging_setup import configure_logging
+from scim_server.services import services_of
 from scim_server.settings import Settings
 from scim_server.sso.sp import service_provider
 from scim_server.sync.jsm import make_jsm_client

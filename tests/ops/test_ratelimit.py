@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.ratelimit import TokenBucketLimiter
 from scim_server.scim.errors import ERROR_SCHEMA
+from scim_server.services import services_of
 from tests.fixtures.db import issue_token
 from tests.fixtures.protected import protected_path
 

@@ -6,9 +6,9 @@ from typing import Iterator
 
 from sqlalchemy import event, func, insert, select
 
-from scim_server.services import services_of
-from scim_server.models import GroupMember, User
 from scim_server.db import utcnow
+from scim_server.models import GroupMember, User
+from scim_server.services import services_of
 from tests.fixtures.db import issue_token
 from tests.scim.resources_helpers import (
     assert_scim_error,
@@ -17,7 +17,6 @@ from tests.scim.resources_helpers import (
     group_body,
     patch_body,
 )
-
 
 # 10,000 ids travel as one array on PostgreSQL (9 statements in all) and in chunks of 500 on SQLite:
 # 20 chunks to check the users exist and 20 to insert (46 in all). One statement per member would be 10,000.

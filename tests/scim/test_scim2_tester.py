@@ -16,7 +16,6 @@ from scim_server.settings import Settings
 from tests.fixtures.db import issue_token
 
 
-
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The checker fires requests back to back: lift the per-key rate limit for it."""

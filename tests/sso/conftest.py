@@ -5,9 +5,9 @@ from typing import Callable
 
 import pytest
 
-from scim_server.services import services_of
 from scim_server.app import create_app
 from scim_server.db import transaction
+from scim_server.services import services_of
 from scim_server.settings import Settings
 from scim_server.sso.idp_config import IdpSettings, save_idp
 from tests.sso.idp import SamlIdp, form

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from scim_server.services import services_of
 from scim_server.cli import main
+from scim_server.services import services_of
 from scim_server.sso.idp_config import load_idp
 from scim_server.sso.metadata import MetadataError, parse_idp_metadata, read_source
 from scim_server.sso.portal import safe_target

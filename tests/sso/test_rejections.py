@@ -172,8 +172,9 @@ def test_encrypted_assertion_refused(browser, new_request, assert_refused):
 
 
 def test_sha1_signature_refused(browser, new_request, assert_refused, monkeypatch):
-    from tests.sso import idp as idp_module
     from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
+
+    from tests.sso import idp as idp_module
 
     original = idp_module.pre_signature_part
     monkeypatch.setattr(

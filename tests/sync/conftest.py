@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
 from scim_server.services import build_services
 from scim_server.sync.rules import RulesProvider
 from scim_server.sync.worker import WorkerStats, run_worker

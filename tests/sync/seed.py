@@ -120,10 +120,10 @@ def bulk(factory, users: list[str], groups: dict[str, list[int]], *, directory: 
         ids = [str(uuid.uuid4()) for _ in users]
         session.add_all(User(id=uid, directory_id=dir_id, user_name=email, user_name_lower=email.lower(),
                              primary_email=email, active=True, document=user_document(email, email, None, True))
-                        for uid, email in zip(ids, users))
+                        for uid, email in zip(ids, users, strict=True))
         session.flush()
         session.add_all(UserValue(user_id=uid, attribute="emails", value=email, value_lower=email.lower(),
-                                  type="work", primary=True) for uid, email in zip(ids, users))
+                                  type="work", primary=True) for uid, email in zip(ids, users, strict=True))
         for uid in ids:
             mark_dirty(session, "user", uid, dir_id)
         for name, members in groups.items():

@@ -1,7 +1,6 @@
 """End to end: stored SCIM state → worker → the JSM emulator over real HTTP."""
 from __future__ import annotations
 
-
 from tests.sync import seed
 from tests.sync.conftest import jsm_view
 

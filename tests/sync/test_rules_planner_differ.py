@@ -8,8 +8,15 @@ import pytest
 from scim_server.settings import Settings
 from scim_server.sync import planner
 from scim_server.sync.differ import (
-    AddMembers, AppliedOrganization, DeleteOrganization, EnsureOrganization, ForgetOrganization, LinkDesk,
-    RemoveMembers, UnlinkDesk, diff_organization,
+    AddMembers,
+    AppliedOrganization,
+    DeleteOrganization,
+    EnsureOrganization,
+    ForgetOrganization,
+    LinkDesk,
+    RemoveMembers,
+    UnlinkDesk,
+    diff_organization,
 )
 from scim_server.sync.planner import DesiredMembership, GroupFacts, UserFacts
 from scim_server.sync.rules import DEFAULT_RULES, RulesError, RulesProvider, parse_rules

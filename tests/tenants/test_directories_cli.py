@@ -5,12 +5,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from scim_server.cli import main
 from scim_server.models.audit import AuditEvent
 from scim_server.store import Scope, create_user
 from scim_server.store import directories as store
-from sqlalchemy import select
 
 
 @pytest.fixture

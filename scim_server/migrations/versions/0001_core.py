@@ -1,13 +1,12 @@
 """core tables: directories, api keys, users, groups
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import scim_server.db
-
 
 revision = '0001'
 down_revision = None
