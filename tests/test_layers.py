@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("scim_server", "jsm_client", "schemas")
 
 # layer (module prefix) -> prefixes it must not import
+_ABOVE_FOUNDATION = ("flask", "werkzeug", "scim_server.scim", "scim_server.store", "scim_server.handler",
+                     "scim_server.sync", "scim_server.services", "scim_server.api", "scim_server.sso",
+                     "scim_server.cli", "scim_server.app", "jsm_client", "schemas")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
+    # Foundation: settings, database plumbing and models know nothing of the layers built on them.
+    "scim_server.settings": _ABOVE_FOUNDATION,
+    "scim_server.db": _ABOVE_FOUNDATION,
+    "scim_server.models": _ABOVE_FOUNDATION,
     # Pure SCIM rules: no database, no web framework, nothing above them.
     "scim_server.scim": ("sqlalchemy", "flask", "werkzeug", "scim_server.db", "scim_server.models",
                          "scim_server.store", "scim_server.handler", "scim_server.sync", "scim_server.services",
