@@ -29,7 +29,8 @@ Query = Mapping[str, str]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: the directory and key (``scope``) and the base URL of ``meta.location`` and ``$ref``."""
+    """Who asks: the directory and key (``scope``), and the public base URL of the service that
+    ``meta.location`` and ``$ref`` start with (``/scim/v2/...`` is appended)."""
 
     scope: Scope
     base_url: str
