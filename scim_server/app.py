@@ -9,6 +9,7 @@ from flask import Flask
 
 from scim_server import metrics
 from scim_server.api import ops, scim
+from scim_server.idp import views as idp_views
 from scim_server.logging_setup import configure_logging, install_request_logging
 from scim_server.services import attach, build_services, installation_secret
 from scim_server.settings import Settings, load_settings
@@ -33,4 +34,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.register_blueprint(scim.blueprint)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(sso_views.blueprint)
+    app.register_blueprint(idp_views.blueprint)
     return app

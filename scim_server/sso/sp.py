@@ -71,13 +71,22 @@ def service_provider(services: Services) -> ServiceProvider:
         return sp
 
 
-def _load_service_provider(services: Services) -> ServiceProvider:
+def stored_key_pair(services: Services, key_name: str, cert_name: str) -> tuple[RSAPrivateKey, str]:
+    """An RSA key and its self-signed certificate, generated on first use and kept in
+    ``instance_values`` (the key encrypted with the installation secret). The SP and the
+    downstream IdP each keep their own pair under their own names."""
     public_url = services.settings.effective_public_url
     passphrase = installation_secret(services).encode("utf-8")
-    key = _load_or_create_key(services.session_factory, passphrase)
-    cert_pem = instance_value(services.session_factory, CERT_NAME, lambda: _self_signed_cert(key, public_url))
+    key = _load_or_create_key(services.session_factory, passphrase, key_name)
+    cert_pem = instance_value(services.session_factory, cert_name, lambda: _self_signed_cert(key, public_url))
     if not _cert_matches_key(cert_pem, key):
-        cert_pem = _replace_value(services.session_factory, CERT_NAME, _self_signed_cert(key, public_url))
+        cert_pem = _replace_value(services.session_factory, cert_name, _self_signed_cert(key, public_url))
+    return key, cert_pem
+
+
+def _load_service_provider(services: Services) -> ServiceProvider:
+    public_url = services.settings.effective_public_url
+    key, cert_pem = stored_key_pair(services, KEY_NAME, CERT_NAME)
     return ServiceProvider(
         entity_id=f"{public_url}/saml/metadata",
         acs_url=f"{public_url}/saml/acs",
@@ -87,17 +96,17 @@ def _load_service_provider(services: Services) -> ServiceProvider:
     )
 
 
-def _load_or_create_key(factory: sessionmaker[Session], passphrase: bytes) -> RSAPrivateKey:
-    stored = instance_value(factory, KEY_NAME, lambda: _encrypted_new_key(passphrase))
+def _load_or_create_key(factory: sessionmaker[Session], passphrase: bytes, key_name: str) -> RSAPrivateKey:
+    stored = instance_value(factory, key_name, lambda: _encrypted_new_key(passphrase))
     try:
         key = serialization.load_pem_private_key(stored.encode("ascii"), password=passphrase)
     except (ValueError, TypeError):
         log.warning(
-            "the stored SAML SP key cannot be decrypted with the current secret key (was "
-            "JSM_SCIM_SECRET_KEY changed?); generating a new SP key pair: re-upload the SP metadata "
-            "to the IdP if it verifies request signatures"
+            "the stored SAML key %s cannot be decrypted with the current secret key (was "
+            "JSM_SCIM_SECRET_KEY changed?); generating a new key pair: re-upload the metadata "
+            "to the parties that trust it", key_name,
         )
-        stored = _replace_value(factory, KEY_NAME, _encrypted_new_key(passphrase))
+        stored = _replace_value(factory, key_name, _encrypted_new_key(passphrase))
         key = serialization.load_pem_private_key(stored.encode("ascii"), password=passphrase)
     assert isinstance(key, RSAPrivateKey)
     return key

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from scim_server.db import transaction, utcnow
+from scim_server.idp.registration import registered_sp
 from scim_server.models import User
 from scim_server.services import current_services as services
 from scim_server.services import db_session
@@ -138,10 +139,20 @@ def login():
 def portal(desk_id: str):
     if not is_desk_id(desk_id):
         return error_page(404, "Unknown portal", "This portal link is not valid.")
+    if registered_sp(db_session()) is not None:  # JSM's customer SSO signs in through /idp/sso
+        return _jsm_portal(desk_id)
     login = _active_login()
     if login is None:
         return _start_login(PURPOSE_LOGIN, f"/portal/{desk_id}")
     return _go_to_portal(desk_id, login.user_id, login.email)
+
+
+def _jsm_portal(desk_id: str):
+    try:
+        return redirect(_catalog().client.portal_url(desk_id), 302)
+    except PortalsUnavailable as exc:
+        log.error("JSM portal link unavailable: %s", exc)
+        return _portals_unavailable_page()
 
 
 @blueprint.get("/portals")
