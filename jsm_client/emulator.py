@@ -25,6 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from jsm_client.emulator_sso import EmulatorSso
 from jsm_client.emulator_state import ApiError, CustomerRecord, EmulatorState, OrganizationRecord, ServiceDeskRecord
 
 log = logging.getLogger("jsm_client.emulator")
@@ -108,6 +109,7 @@ class JsmEmulator:
         self._requests = 0
         self._by_route: dict[str, int] = {}
         self._effects = dict.fromkeys(EFFECTS, 0)
+        self.sso = EmulatorSso(self._sso_sign_in)  # customer SSO (off until POST /_emulator/sso)
 
     # ----------------------------------------------------------- programmatic API
 
@@ -167,10 +169,12 @@ class JsmEmulator:
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path
+        if path.startswith("/_emulator/sso"):
+            return self.sso.admin(request)
         if path.startswith("/_emulator/"):
             return self._admin(request)
         if path.startswith("/servicedesk/customer/portal/"):
-            return self._portal_page(path.rsplit("/", 1)[-1])
+            return self._portal_page(request, path.rsplit("/", 1)[-1])
         if path.startswith("/rest/"):
             return self._api(request)
         if path == "/":
@@ -375,16 +379,27 @@ class JsmEmulator:
             return _json({"error": str(exc)}, 400)
         return _json(self.faults_dict())
 
-    def _portal_page(self, desk_ref: str) -> Response:
+    def _portal_page(self, request: Request, desk_ref: str) -> Response:
         with self._lock:
             try:
                 desk = self.state.service_desk(desk_ref)
             except ApiError:
                 return _text_page("Portal not found", f"No customer portal {desk_ref}.", status=404)
-        return _text_page(
-            f"{desk.project_name} portal",
-            f"Customer portal {desk.id} of {desk.project_name} ({desk.project_key}) - JSM emulator.",
-        )
+        text = f"Customer portal {desk.id} of {desk.project_name} ({desk.project_key}) - JSM emulator."
+        if self.sso.idp is not None:  # customer SSO on: the portal needs a session
+            email = self.sso.signed_in_email(request)
+            if email is None:
+                return self.sso.login_redirect(request)
+            text += f" You are signed in as {email}."
+        return _text_page(f"{desk.project_name} portal", text)
+
+    def _sso_sign_in(self, email: str, display_name: str | None) -> None:
+        """A customer signed in through SSO: create their account if absent (as JSM does)."""
+        with self._lock:
+            try:
+                self.state.create_customer(email, display_name, strict_conflict=True)
+            except ApiError:  # already a customer (409), or an address JSM refuses
+                pass
 
 
 # ----------------------------------------------------------------------- server

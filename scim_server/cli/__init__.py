@@ -69,7 +69,7 @@ def main(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from scim_server.cli import db, directories, emulator, keys, ops, serve, sso, sync  # noqa: F401
+    from scim_server.cli import db, directories, emulator, keys, ops, serve, sso, sso_atlassian, sync  # noqa: F401
 
 
 _register()

@@ -33,7 +33,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     try:
         if emulator is not None:
             settings = _use_emulator(settings, emulator.url)
-        run_embedded(settings, stop)
+        run_embedded(settings, stop, emulator)
     finally:
         if emulator is not None:
             emulator.stop()
@@ -54,8 +54,9 @@ def _use_emulator(settings: Settings, url: str) -> Settings:
     return settings.with_overrides(jsm_url=url, jsm_email=EMULATOR_EMAIL, jsm_api_token=EMULATOR_TOKEN)
 
 
-def run_embedded(settings: Settings, stop: threading.Event) -> None:
-    """Migrate, start the worker thread and the HTTP server; return after ``stop`` is set."""
+def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> None:
+    """Migrate, start the worker thread and the HTTP server; return after ``stop`` is set.
+    With the built-in ``emulator``, its customer SSO is wired to the bridge's IdP."""
     from scim_server.app import create_app
     from scim_server.services import services_of
     from scim_server.sync.worker import run_worker
@@ -66,6 +67,10 @@ def run_embedded(settings: Settings, stop: threading.Event) -> None:
         settings = settings.with_overrides(port=server.server_port)
     server.app = app = create_app(settings, migrate=True)
     services = services_of(app)
+    if emulator is not None:
+        from scim_server.idp.emulator_link import connect_emulator_sso
+
+        connect_emulator_sso(services, emulator)
     worker = None
     if settings.run_worker_in_process:
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",
