@@ -91,7 +91,9 @@ def parse_sp_metadata(data: bytes) -> RegisteredSp:
     ]
     if not services:
         raise RegistrationError("the SP metadata has no AssertionConsumerService with the HTTP-POST binding")
-    chosen = next((s for s in services if s.get("isDefault") == "true"), None) or min(services, key=_index)
+    chosen = next((s for s in services if s.get("isDefault") == "true"), None)
+    if chosen is None:
+        chosen = min(services, key=_index)
     return validated(RegisteredSp(entity.get("entityID", ""), chosen.get("Location", "")))
 
 

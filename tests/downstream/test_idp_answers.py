@@ -133,3 +133,10 @@ def test_nameid_is_the_stored_email_exactly(signed_in, independent_sp, session_f
     request_id, path = independent_sp.redirect_request()
     form = posted_form(signed_in.client.get(path).data.decode())
     assert independent_sp.accept(form["SAMLResponse"], request_id).name_id.text == "Alice.Stored@Example.com"
+
+
+def test_portal_links_go_to_the_jsm_portal_once_an_sp_is_registered(client, independent_sp, jsm_emulator):
+    response = client.get("/portal/2")
+    assert response.status_code == 302  # no bridge login first: JSM's login comes back through /idp/sso
+    assert response.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/2"
+    assert client.get("/portal/not-a-number").status_code == 404

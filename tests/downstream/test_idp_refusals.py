@@ -34,32 +34,32 @@ def _utc(minutes: float = 0) -> dt.datetime:
 
 
 @pytest.mark.parametrize(
-    "xml, reason",
+    "make, reason",
     [
-        (crafted_request(issuer="https://rogue.example.test/sp"), "is not the registered service provider"),
-        (crafted_request(acs_url="https://rogue.example.test/acs"), "not the registered one"),
-        (crafted_request(issue_instant=_utc(-10)), "is stale"),
-        (crafted_request(issue_instant=_utc(+10)), "issued in the future"),
-        (crafted_request(request_id=None), "ID missing"),
-        (crafted_request(binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact"), "only HTTP-POST is answered"),
-        (crafted_request(destination="https://elsewhere.example.test/sso"), "is not this IdP's SSO URL"),
-        (b"<samlp:AuthnRequest xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'", "not well-formed"),
-        (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>', "unsafe XML"),
-        (b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'/>", "not a samlp:AuthnRequest"),
+        (lambda: crafted_request(issuer="https://rogue.example.test/sp"), "is not the registered service provider"),
+        (lambda: crafted_request(acs_url="https://rogue.example.test/acs"), "not the registered one"),
+        (lambda: crafted_request(issue_instant=_utc(-10)), "is stale"),
+        (lambda: crafted_request(issue_instant=_utc(+10)), "issued in the future"),
+        (lambda: crafted_request(request_id=None), "ID missing"),
+        (lambda: crafted_request(binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact"), "only HTTP-POST is answered"),
+        (lambda: crafted_request(destination="https://elsewhere.example.test/sso"), "is not this IdP's SSO URL"),
+        (lambda: b"<samlp:AuthnRequest xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'", "not well-formed"),
+        (lambda: b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>', "unsafe XML"),
+        (lambda: b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'/>", "not a samlp:AuthnRequest"),
     ],
     ids=["foreign-sp", "foreign-acs", "stale", "future", "no-id", "artifact-binding", "foreign-destination",
          "malformed", "xxe", "not-a-request"],
 )
-def test_bad_requests_are_refused_before_any_login(client, independent_sp, caplog, xml, reason):
-    response = client.get(redirect_query(xml))
+def test_bad_requests_are_refused_before_any_login(client, independent_sp, caplog, make, reason):
+    response = client.get(redirect_query(make()))  # built now: IssueInstant is fresh unless meant stale
     assert "Location" not in response.headers  # not even sent to /login
     assert_refused(response, caplog, reason)
 
 
-@pytest.mark.parametrize("xml", [crafted_request(issuer="https://rogue.example.test/sp"),
-                                 crafted_request(acs_url="https://rogue.example.test/acs")])
-def test_foreign_sp_or_acs_is_refused_for_a_signed_in_customer_too(signed_in, independent_sp, caplog, xml):
-    assert_refused(signed_in.client.get(redirect_query(xml)), caplog, "IdP sign-in refused")
+@pytest.mark.parametrize("options, reason", [({"issuer": "https://rogue.example.test/sp"}, "not the registered service"),
+                                             ({"acs_url": "https://rogue.example.test/acs"}, "not the registered one")])
+def test_foreign_sp_or_acs_is_refused_for_a_signed_in_customer_too(signed_in, independent_sp, caplog, options, reason):
+    assert_refused(signed_in.client.get(redirect_query(crafted_request(**options))), caplog, reason)
 
 
 def test_request_without_acs_url_is_answered_at_the_registered_acs(signed_in, independent_sp):
