@@ -109,7 +109,7 @@ class JsmEmulator:
         self._requests = 0
         self._by_route: dict[str, int] = {}
         self._effects = dict.fromkeys(EFFECTS, 0)
-        self.sso = EmulatorSso(self._sso_sign_in)  # customer SSO (off until POST /_emulator/sso)
+        self.sso = EmulatorSso(self._sso_sign_in, _text_page, _json)  # customer SSO (off until POST /_emulator/sso)
 
     # ----------------------------------------------------------- programmatic API
 

@@ -106,8 +106,10 @@ def _instant(value: str | None) -> dt.datetime:
 class EmulatorSso:
     """Customer SSO state of one emulated site: trusted IdP, outstanding requests, portal sessions."""
 
-    def __init__(self, sign_in: Callable[[str, str | None], None]) -> None:
+    def __init__(self, sign_in: Callable[[str, str | None], None], page: Callable[..., Response],
+                 json_response: Callable[..., Response]) -> None:
         self._sign_in = sign_in  # creates the customer if absent (under the emulator's lock)
+        self._page, self._json = page, json_response  # the emulator's own page and JSON renderers
         self._lock = threading.Lock()
         self.idp: TrustedIdp | None = None
         self._requests: dict[str, tuple[float, str]] = {}  # request ID -> (expires, portal path)
@@ -144,7 +146,7 @@ class EmulatorSso:
         if request.method == "POST" and request.path == ACS_PATH:
             return self.acs(request)
         if request.path.rstrip("/") != "/_emulator/sso" or request.method not in ("GET", "POST"):
-            return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
+            return self._json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
         if request.method == "POST":
             try:
                 body = json.loads(request.get_data() or b"{}")
@@ -152,8 +154,8 @@ class EmulatorSso:
                     raise SsoError("body must be a JSON object")
                 self._configure(body)
             except (ValueError, requests.RequestException) as exc:
-                return _json({"error": str(exc)}, 400)
-        return _json(self.describe(base))
+                return self._json({"error": str(exc)}, 400)
+        return self._json(self.describe(base))
 
     def _configure(self, body: dict) -> None:
         if body.get("idp_metadata"):
@@ -215,7 +217,7 @@ class EmulatorSso:
         try:
             email, name, target = self._validated(request, base)
         except SsoError as exc:
-            return _page("Sign-in failed", f"The identity provider's response was refused: {exc}", 403)
+            return self._page("Sign-in failed", f"The identity provider's response was refused: {exc}", 403)
         self._sign_in(email, name)
         token = secrets.token_urlsafe(32)
         with self._lock:
@@ -307,15 +309,3 @@ def _display_name(assertion: etree._Element) -> str | None:
         if attribute.get("Name", "").endswith("/displayname"):
             return attribute.findtext("saml:AttributeValue", namespaces=NS)
     return None
-
-
-def _json(body: dict, status: int = 200) -> Response:
-    from jsm_client.emulator import _json as json_response
-
-    return json_response(body, status)
-
-
-def _page(title: str, text: str, status: int = 200) -> Response:
-    from jsm_client.emulator import _text_page
-
-    return _text_page(title, text, status)

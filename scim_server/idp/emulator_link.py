@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from scim_server.app import Services
+from scim_server.services import Services
 from scim_server.db import transaction
 from scim_server.idp.identity import identity_provider
 from scim_server.idp.metadata import idp_metadata_xml
