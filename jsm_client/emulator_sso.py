@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 import requests
@@ -134,7 +134,7 @@ class EmulatorSso:
     def acs_url(base_url: str) -> str:
         return base_url + ACS_PATH
 
-    def describe(self, base_url: str) -> dict:
+    def describe(self, base_url: str) -> dict[str, Any]:
         return {"enabled": self.idp is not None, "entity_id": self.sp_entity_id(base_url),
                 "acs_url": self.acs_url(base_url), "idp_entity_id": self.idp.entity_id if self.idp else None}
 
@@ -157,7 +157,7 @@ class EmulatorSso:
                 return self._json({"error": str(exc)}, 400)
         return self._json(self.describe(base))
 
-    def _configure(self, body: dict) -> None:
+    def _configure(self, body: dict[str, Any]) -> None:
         if body.get("idp_metadata"):
             self.enable(str(body["idp_metadata"]).encode("utf-8"))
         elif body.get("idp_metadata_url"):
@@ -176,7 +176,7 @@ class EmulatorSso:
         etree.SubElement(descriptor, f"{{{MD}}}NameIDFormat").text = EMAIL_FORMAT
         etree.SubElement(descriptor, f"{{{MD}}}AssertionConsumerService", Binding=POST,
                          Location=self.acs_url(base_url), index="0", isDefault="true")
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     # ------------------------------------------------------------------ portal gate
     def signed_in_email(self, request: Request) -> str | None:
@@ -191,6 +191,8 @@ class EmulatorSso:
         request_id = "_emu" + secrets.token_hex(16)
         with self._lock:
             idp = self.idp
+            if idp is None:
+                return self._page("Sign-in unavailable", "Customer SSO is off.", 503)
             now = time.time()
             self._requests = {k: v for k, v in self._requests.items() if v[0] > now}
             self._requests[request_id] = (now + REQUEST_SECONDS, request.path)
@@ -209,7 +211,7 @@ class EmulatorSso:
         )
         etree.SubElement(root, f"{{{SAML}}}Issuer").text = self.sp_entity_id(base)
         etree.SubElement(root, f"{{{SAMLP}}}NameIDPolicy", Format=EMAIL_FORMAT, AllowCreate="true")
-        return etree.tostring(root)
+        return bytes(etree.tostring(root))
 
     # ------------------------------------------------------------------ assertion consumer
     def acs(self, request: Request) -> Response:
@@ -261,6 +263,8 @@ class EmulatorSso:
                 result = XMLVerifier().verify(element, x509_cert=certificate, expect_config=config, parser=_parser())
             except (SignXMLException, ValueError):
                 continue
+            if isinstance(result, list):  # only with expect_references > 1
+                continue
             signed = result.signed_xml
             if signed is not None and signed.tag == element.tag and signed.get("ID") == element.get("ID"):
                 algorithm = element.find("ds:Signature/ds:SignedInfo/ds:SignatureMethod", NS).get("Algorithm")
@@ -307,5 +311,6 @@ class EmulatorSso:
 def _display_name(assertion: etree._Element) -> str | None:
     for attribute in assertion.findall("saml:AttributeStatement/saml:Attribute", NS):
         if attribute.get("Name", "").endswith("/displayname"):
-            return attribute.findtext("saml:AttributeValue", namespaces=NS)
+            value = attribute.findtext("saml:AttributeValue", namespaces=NS)
+            return str(value) if value else None
     return None

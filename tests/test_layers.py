@@ -45,6 +45,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Blueprints: never the app factory nor the CLI, nor each other's internals.
     "scim_server.api": ("scim_server.app", "scim_server.cli", "scim_server.sso", "jsm_client.emulator"),
     "scim_server.sso": ("scim_server.app", "scim_server.cli", "scim_server.api", "jsm_client.emulator"),
+    "scim_server.idp": ("scim_server.app", "scim_server.cli", "scim_server.api", "jsm_client.emulator"),
     # The JSM client is a library of its own; its emulator is loaded only when asked for.
     "jsm_client": ("scim_server", "schemas"),
 }

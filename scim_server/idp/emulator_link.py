@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from scim_server.services import Services
 from scim_server.db import transaction
 from scim_server.idp.identity import identity_provider
 from scim_server.idp.metadata import idp_metadata_xml
 from scim_server.idp.registration import RegisteredSp, register_sp
+from scim_server.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scim_server.services import Services, installation_secret
 from scim_server.idp.authn_request import MAX_REQUEST_AGE, PendingRequest, RequestRefused
 from scim_server.models.idp import AnsweredRequest
+from scim_server.services import Services, installation_secret
 from scim_server.sso.response import CLOCK_SKEW
 
 TOKEN_LIFETIME = dt.timedelta(minutes=15)

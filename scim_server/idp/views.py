@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from scim_server.services import current_services as services, db_session
 from scim_server.db import transaction, utcnow
 from scim_server.idp.assertion import Subject, signed_response
 from scim_server.idp.authn_request import PendingRequest, RequestRefused, check_request, decode_post, decode_redirect
@@ -23,6 +22,8 @@ from scim_server.idp.metadata import idp_metadata_xml
 from scim_server.idp.pending import mark_answered, resume_path, seal, unseal, was_answered
 from scim_server.idp.registration import registered_sp
 from scim_server.models import Directory, User
+from scim_server.services import current_services as services
+from scim_server.services import db_session
 from scim_server.sso.identity import login_user_state
 from scim_server.sso.login_session import current_login, end_session
 from scim_server.sso.views import error_page
