@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 import click
 
@@ -36,22 +35,13 @@ def atlassian(cli: CliContext, sp_metadata: str | None, entity_id: str | None, a
         return
     if by_hand and (entity_id is None or acs_url is None):
         raise click.UsageError("--entity-id and --acs-url go together")
-    sp = parse_sp_metadata(_read(cli, sp_metadata)) if sp_metadata is not None else RegisteredSp(entity_id, acs_url)
+    sp = parse_sp_metadata(read_source(sp_metadata)) if sp_metadata is not None else RegisteredSp(entity_id, acs_url)
     with transaction(cli.services().session_factory) as session:
         stored = register_sp(session, sp)
         audit.record(session, action="idp.register_sp", target_type="idp_sp", target_id=stored.entity_id[:200],
                      actor=audit.CLI_ACTOR, detail={"acs_url": stored.acs_url})
     click.echo(f"Service provider {stored.entity_id} registered (ACS {stored.acs_url}).")
     _show(cli, False)
-
-
-def _read(cli: CliContext, source: str) -> bytes:
-    if urlsplit(source).scheme.lower() in ("http", "https"):
-        from scim_server.outbound import fetch  # safe outbound HTTP (https on a public address)
-
-        return fetch(source, allow_private=cli.settings.allow_private_idp_urls,
-                     accept="application/samlmetadata+xml, application/xml")
-    return read_source(source)
 
 
 def _show(cli: CliContext, as_json: bool) -> None:

@@ -72,3 +72,10 @@ def test_unusable_values_fail_with_one_line_and_change_nothing(settings, session
     result = run_cli(settings, "sso", "atlassian", "--sp-metadata", str(bad))
     assert result.exit_code == 1 and "not safe, well-formed XML" in result.output
     assert _stored(session_factory) is None
+
+
+def test_metadata_urls_are_fetched_only_over_https(settings, session_factory, jsm_emulator):
+    """The emulator's SP metadata is served over http on loopback: refused, one line, nothing stored."""
+    result = run_cli(settings, "sso", "atlassian", "--sp-metadata", f"{jsm_emulator.url}/_emulator/sso/sp")
+    assert result.exit_code == 1 and result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1
+    assert _stored(session_factory) is None
