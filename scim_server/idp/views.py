@@ -36,6 +36,9 @@ blueprint = Blueprint("idp", __name__)
 
 LOGIN_PATH = "/login"
 POST_SCRIPT = "document.getElementById('saml-post').submit();\n"
+#: The auto-POST page's own policy: only our script file runs; no form-action directive, because the
+#: SP's ACS answers with a redirect to its portal, which form-action would also have to allow.
+POST_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 _REFUSED_MESSAGE = "This sign-in request cannot be answered. Please go back to the service desk and try again."
 
 
@@ -146,10 +149,11 @@ def _answer(pending: PendingRequest, user: User, email: str, session_limit):
                       display_name=user.display_name, session_not_on_or_after=session_limit)
     xml = signed_response(identity_provider(services()), pending, subject, now)
     log.info("IdP sign-in: user %s answered for %s (request_id=%r)", user.id, pending.sp_entity_id, pending.request_id)
-    return render_template(
+    page = render_template(
         "idp/post.html",
         acs_url=pending.acs_url,
         saml_response=base64.b64encode(xml).decode("ascii"),
         relay_state=pending.relay_state,
         email=email,
     )
+    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": POST_PAGE_CSP})

@@ -44,6 +44,8 @@ def test_signed_in_customer_gets_a_response_the_independent_sp_accepts(signed_in
     request_id, path = independent_sp.redirect_request(relay_state="https://help.example.test/portal/1")
     page = signed_in.client.get(path)
     assert page.status_code == 200, page.data
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # /idp/post.js submits the form
+    assert page.headers["Cache-Control"] == "no-store"
     form = posted_form(page.data.decode())
     assert form["action"] == SP_ACS_URL
     assert form["RelayState"] == "https://help.example.test/portal/1"
