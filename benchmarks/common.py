@@ -169,6 +169,67 @@ def sync_status(env: dict[str, str]) -> dict[str, Any]:
     return json.loads(run_cli(env, "sync", "status", "--json"))
 
 
+# ----------------------------------------------------------------------------------- CPU time
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, own CPU seconds, CPU seconds of reaped children) from ``/proc/PID/stat``."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # after "pid (comm) ": state is fields[0]
+    ppid, utime, stime, cutime, cstime = int(fields[1]), *(int(v) for v in fields[11:15])
+    return ppid, (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and all its descendants, including children that
+    already exited and were reaped (a recycled gunicorn worker counts in its master's total)."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) is not None:
+            stats[int(entry)] = stat
+    children: dict[int, list[int]] = {}
+    for child, (parent, _, _) in stats.items():
+        children.setdefault(parent, []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            _, own, reaped = stats[current]
+            total += own + (reaped if current == pid else 0.0)  # a live child's reaped ones: rare, its own
+            todo.extend(children.get(current, []))
+    return total
+
+
+def processes_cpu(pids: Iterable[int]) -> float:
+    return sum(stat[1] for pid in pids if (stat := _proc_stat(pid)) is not None)
+
+
+class DatabaseCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (its pooled connections live as
+    long as the server's pool, so the difference of two readings is the work done in between)."""
+
+    def __init__(self, database_url: str, admin_url: str = ADMIN_POSTGRES_URL):
+        self.database = make_url(normalize_url(database_url)).database
+        self.admin = make_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
+        self.seen: set[int] = set()
+
+    def seconds(self) -> float:
+        with self.admin.connect() as connection:
+            pids = connection.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                                      {"name": self.database}).scalars().all()
+        self.seen.update(pids)
+        return processes_cpu(self.seen)
+
+    def close(self) -> None:
+        self.admin.dispose()
+
+
 def start_gunicorn(env: dict[str, str], port: int, workers: int | None, log_dir: Path) -> ManagedProcess:
     """``gunicorn wsgi:app -c gunicorn.conf.py`` on ``port``; ``workers`` None keeps the file's default."""
     argv = [str(BIN_DIR / "gunicorn"), "wsgi:app"]
@@ -251,6 +312,10 @@ class Stack:
     def scim_url(self) -> str:
         return f"{self.base_url}/scim/v2"
 
+    @property
+    def http_process(self) -> ManagedProcess:
+        return next(process for process in self.processes if process.name == self.server)
+
     def check_alive(self) -> None:
         for process in self.processes:
             if not process.alive:
@@ -260,11 +325,12 @@ class Stack:
 @contextlib.contextmanager
 def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None, sync_workers: int = 0,
                  with_emulator: bool = False, jsm_url: str | None = None, in_process_worker: bool = False,
-                 workdir: Path | None = None, postgres_admin_url: str = ADMIN_POSTGRES_URL) -> Iterator[Stack]:
+                 workdir: Path | None = None, postgres_admin_url: str = ADMIN_POSTGRES_URL,
+                 server: str | None = None) -> Iterator[Stack]:
     """Start the product as production does and yield it; everything is stopped and dropped after.
 
-    PostgreSQL runs behind ``gunicorn wsgi:app``; SQLite behind ``jsm-scim serve`` (the one-machine
-    story). The schema is migrated by ``jsm-scim keys create`` (every command migrates on start, as
+    ``server`` "gunicorn" (``gunicorn wsgi:app -c gunicorn.conf.py``) or "serve" (``jsm-scim serve``);
+    by default PostgreSQL runs behind gunicorn and SQLite behind ``serve`` (the one-machine story). The schema is migrated by ``jsm-scim keys create`` (every command migrates on start, as
     ``jsm-scim db upgrade`` does) before any server starts.
     """
     with contextlib.ExitStack() as exits:
@@ -278,13 +344,14 @@ def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None
         env = bridge_env(database_url, jsm_url=jsm_url, in_process_worker=in_process_worker)
         token = create_key(env)  # every jsm-scim command migrates first, like `jsm-scim db upgrade`
         port = free_port()
-        server = start_gunicorn(env, port, http_workers, workdir) if backend == "postgresql" else start_serve(
+        server_kind = server or ("gunicorn" if backend == "postgresql" else "serve")
+        http = start_gunicorn(env, port, http_workers, workdir) if server_kind == "gunicorn" else start_serve(
             env, port, workdir)
-        processes.append(server)
+        processes.append(http)
         processes.extend(start_sync_workers(env, sync_workers, workdir))  # start while gunicorn boots
         base_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(f"{base_url}/healthz", server)
-        yield Stack(backend, server.name, env, base_url, token, database_url, jsm_url, workdir, processes)
+        wait_until_ready(f"{base_url}/healthz", http)
+        yield Stack(backend, http.name, env, base_url, token, database_url, jsm_url, workdir, processes)
 
 
 def _stop_all(processes: list[ManagedProcess]) -> None:
