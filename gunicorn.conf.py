@@ -12,6 +12,8 @@ Set PROMETHEUS_MULTIPROC_DIR yourself (a directory on the same machine) and give
 the ``jsm-scim worker`` processes there: their job outcomes and JSM call counters then appear on
 this server's /metrics too. Files of processes that are no longer running are removed at start.
 """
+import atexit
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -41,10 +43,17 @@ accesslog = None  # the application writes its own access log line, with the req
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# Metrics must be set up before the app (and prometheus-client) is imported in the workers.
-_OWN_MULTIPROC_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _OWN_MULTIPROC_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jsm-scim-metrics-")
+# Metrics must be set up before the app (and prometheus-client) is imported in the workers. The
+# directory this file creates is recorded in the environment, so that a configuration reload (SIGHUP
+# re-reads this file) neither creates a second one nor forgets to remove the first.
+_OWN_DIR_MARKER = "JSM_SCIM_OWN_METRICS_DIR"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_OWN_DIR_MARKER] = tempfile.mkdtemp(prefix="jsm-scim-metrics-")
+_MASTER_PID = os.getpid()
+
+# Imported now, not in child_exit: an import inside the SIGCHLD handler can fail (an import already in
+# progress in the interrupted frame, or interpreter shutdown), which raised and left files behind.
+from prometheus_client import multiprocess as _multiprocess  # noqa: E402
 
 
 def _pid_alive(pid: int) -> bool:
@@ -65,16 +74,30 @@ def on_starting(server) -> None:
     for name in os.listdir(directory):
         stem, _, pid = name.removesuffix(".db").rpartition("_")
         if name.endswith(".db") and stem and not (pid.isdigit() and _pid_alive(int(pid))):
-            os.remove(os.path.join(directory, name))
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
 
 
 def child_exit(server, worker) -> None:
-    """Drop the live-gauge files of a dead worker so they are not reported forever."""
-    from prometheus_client import multiprocess
+    """Drop the live-gauge files of a dead worker so they are not reported forever. Runs in the
+    master's SIGCHLD handling: it must never raise."""
+    try:
+        _multiprocess.mark_process_dead(worker.pid)
+    except Exception:  # noqa: BLE001 - a missing or half-written file must not disturb the master
+        pass
 
-    multiprocess.mark_process_dead(worker.pid)
+
+def _remove_own_directory() -> None:
+    """Remove the metrics directory this file created (never one the operator configured)."""
+    directory = os.environ.get(_OWN_DIR_MARKER)
+    if directory and os.getpid() == _MASTER_PID and os.environ.get("PROMETHEUS_MULTIPROC_DIR") == directory:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def on_exit(server) -> None:
-    if _OWN_MULTIPROC_DIR:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    _remove_own_directory()
+
+
+# The master can also end without on_exit (e.g. it fails to bind, or a worker cannot boot): remove the
+# directory at interpreter exit too. Forked workers run atexit handlers as well, hence the pid check.
+atexit.register(_remove_own_directory)
