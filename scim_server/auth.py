@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from scim_server.db import utcnow
 from scim_server.key_expiry import warn_if_expiring, warning_due
-from scim_server.keys import key_for_token, key_status
+from scim_server import key_cache
+from scim_server.keys import hash_token, key_status, looks_like_token
 from scim_server.models import ApiKey
 from scim_server.scim.errors import ScimError
 
@@ -40,21 +41,33 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def authenticate(session: Session, authorization: str | None, now: dt.datetime | None = None, *,
-                 warning_days: int) -> ApiKey:
+                 warning_days: int, cache_seconds: float = 0.0) -> ApiKey:
     """The key that the ``Authorization`` header carries; raises a 401 ScimError otherwise.
 
-    ``warning_days`` is the ``key_expiry_warning_days`` setting (when a use warns of expiry)."""
+    ``warning_days`` is the ``key_expiry_warning_days`` setting (when a use warns of expiry). With
+    ``cache_seconds`` > 0 a key verified at most that long ago in this process is used without a
+    database lookup (``scim_server.key_cache``); it is then returned detached from ``session``.
+    """
     token = bearer_token(authorization)
-    if token is None:
-        raise unauthorized("Missing bearer token")
-    key = key_for_token(session, token)
+    if token is None or not looks_like_token(token):
+        raise unauthorized("Missing bearer token" if token is None else REJECTED)
+    digest = hash_token(token)
+    key = key_cache.get(digest, cache_seconds)
+    cached = key is not None
+    if key is None:
+        key = session.scalar(select(ApiKey).where(ApiKey.token_hash == digest))
     if key is None:
         raise unauthorized(REJECTED)
     now = now or utcnow()
     status = key_status(key, now)
     if status != "active":
+        if cached:
+            key_cache.forget(key.id)
         log.info("rejected %s API key %s (%r)", status, key.id, key.name, extra={"key_id": key.id})
         raise unauthorized(REJECTED)
+    if not cached and cache_seconds > 0:
+        session.expunge(key)
+        key_cache.put(digest, key)
     record_use(session, key, now, warning_days)
     return key
 

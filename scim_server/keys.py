@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scim_server import key_cache
 from scim_server.db import utcnow
 from scim_server.models import ApiKey, Directory
 from scim_server.store.directories import (  # noqa: F401  (directory helpers keys callers use)
@@ -141,6 +142,7 @@ def revoke_key(session: Session, key_id: str, now: dt.datetime | None = None) ->
     if key.revoked_at is None or key.revoked_at > now:
         key.revoked_at = now
     session.flush()
+    key_cache.forget_after_commit(session, key.id)
     return key
 
 
@@ -164,6 +166,7 @@ def rotate_key(
     old.rotated_to_id = issued.key.id
     old.revoked_at = now + dt.timedelta(hours=grace_hours)
     session.flush()
+    key_cache.forget_after_commit(session, old.id)
     return issued
 
 

@@ -40,6 +40,8 @@ class Settings:
     log_json: bool = False
     # Key expiry warnings are logged while a used key expires within this many days
     key_expiry_warning_days: int = 30
+    # A verified API key is trusted this long per process before it is read again (0: every request)
+    key_cache_seconds: float = 10.0
 
     @property
     def effective_public_url(self) -> str:
@@ -73,6 +75,7 @@ _FIELDS = {
     "LOG_LEVEL": ("log_level", str),
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),
+    "KEY_CACHE_SECONDS": ("key_cache_seconds", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

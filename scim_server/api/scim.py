@@ -27,11 +27,13 @@ blueprint = Blueprint("scim", __name__, url_prefix=PREFIX)
 def _authenticate() -> None:
     session = db_session()
     key = authenticate(session, request.headers.get("Authorization"),
-                       warning_days=current_services().settings.key_expiry_warning_days)
+                       warning_days=current_services().settings.key_expiry_warning_days,
+                       cache_seconds=current_services().settings.key_cache_seconds)
     # No commit here: last_used_at is written by authentication in its own side transaction, so the
     # request goes on in the same transaction on the same connection (one pool checkout). The key is
     # detached so that a rollback later in the request (a 409 at flush) cannot expire it.
-    session.expunge(key)
+    if key in session:
+        session.expunge(key)
     g.api_key = key
     ratelimit.check(key.id)
 
