@@ -151,6 +151,12 @@ def load_message(schema: Schema, data: Any, scim_type: str = "invalidSyntax") ->
 
 
 def list_response(total: int, start_index: int, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return ListResponseSchema().dump(
-        {"totalResults": total, "startIndex": start_index, "itemsPerPage": len(resources), "Resources": resources}
-    )
+    """A ListResponse of already projected documents (the shape ``ListResponseSchema`` describes)."""
+    return {"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start_index,
+            "itemsPerPage": len(resources), "Resources": resources}
+
+
+# Built once: building a schema costs more than loading a message with it (schemas keep no state).
+LIST_QUERY = ListQuerySchema()
+SEARCH_REQUEST_MESSAGE = SearchRequestSchema()
+PATCH_REQUEST = PatchRequestSchema()

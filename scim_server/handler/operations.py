@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session
 
-from schemas.messages import ListQuerySchema, PatchRequestSchema, SearchRequestSchema, list_response, load_message
+from schemas.messages import LIST_QUERY, PATCH_REQUEST, SEARCH_REQUEST_MESSAGE, list_response, load_message
 from scim_server.handler.kinds import GROUPS, USERS, Kind
 from scim_server.scim.errors import ScimError
 from scim_server.scim.etag import etag_for, header_matches, precondition_holds
@@ -71,13 +71,13 @@ def list_resources(session: Session, kind: Kind, caller: Caller, query: Query | 
 
 def search(session: Session, kind: Kind, caller: Caller, body: Any) -> dict[str, Any]:
     """POST ``/.search`` on one resource type: a SearchRequest body, a ListResponse."""
-    return _list(session, kind, caller, load_message(SearchRequestSchema(), body))
+    return _list(session, kind, caller, load_message(SEARCH_REQUEST_MESSAGE, body))
 
 
 def search_all(session: Session, caller: Caller, body: Any) -> dict[str, Any]:
     """POST ``/.search`` at the root (RFC 7644 §3.4.3): Users then Groups, paged across both. A
     filter or sortBy that does not apply to one resource type selects nothing from it."""
-    params = load_message(SearchRequestSchema(), body)
+    params = load_message(SEARCH_REQUEST_MESSAGE, body)
     query = ListQuery.from_params(params)
     offset, remaining, grand_total = query.start_index - 1, query.count, 0
     resources: list[dict[str, Any]] = []
@@ -112,7 +112,7 @@ def replace_resource(session: Session, kind: Kind, caller: Caller, resource_id: 
 def patch(session: Session, kind: Kind, caller: Caller, resource_id: str, message: Any,
           query: Query | None = None, if_match: str | None = None) -> Answer:
     """PATCH: a PatchOp message (RFC 7644 §3.5.2) applied to the resource."""
-    operations = load_message(PatchRequestSchema(), message)["Operations"]
+    operations = load_message(PATCH_REQUEST, message)["Operations"]
     row = _writable(session, kind, caller, resource_id, if_match)
     result = apply_patch(kind.resource_type, kind.stored_document(row), operations, row.id)
     row = kind.update(session, caller.scope, row, result.document, result.member_changes, "patch")
@@ -140,7 +140,7 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _params(query: Query | None) -> dict[str, Any]:
-    return load_message(ListQuerySchema(), dict(query or {}), "invalidValue")
+    return load_message(LIST_QUERY, dict(query or {}), "invalidValue")
 
 
 def _projection(kind: Kind, params: dict[str, Any]) -> Projection:
