@@ -36,8 +36,7 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def record(
-    session: Session,
+def event_values(
     *,
     action: str,
     target_type: str,
@@ -47,22 +46,34 @@ def record(
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
     at: dt.datetime | None = None,
-) -> AuditEvent:
-    """Record one audited action in the caller's transaction (e.g. action="user.create").
+) -> dict[str, Any]:
+    """The column values of one audit row; the actor is ``actor`` when given, else the API key id,
+    else ``cli``."""
+    return {
+        "at": at or utcnow(),
+        "actor": (actor or key_id or CLI_ACTOR)[:64],
+        "directory_id": directory_id,
+        "action": action[:64],
+        "target_type": target_type[:32],
+        "target_id": None if target_id is None else str(target_id)[:300],
+        "detail": scrub(detail) if detail else None,
+    }
 
-    The actor is ``actor`` when given, else the API key id, else ``cli``.
-    """
-    event = AuditEvent(
-        at=at or utcnow(),
-        actor=(actor or key_id or CLI_ACTOR)[:64],
-        directory_id=directory_id,
-        action=action[:64],
-        target_type=target_type[:32],
-        target_id=None if target_id is None else str(target_id)[:300],
-        detail=scrub(detail) if detail else None,
-    )
+
+def record(session: Session, **values: Any) -> AuditEvent:
+    """Record one audited action in the caller's transaction (e.g. action="user.create"); see
+    :func:`event_values` for the arguments."""
+    event = AuditEvent(**event_values(**values))
     session.add(event)
     return event
+
+
+_INSERT = AuditEvent.__table__.insert()
+
+
+def insert(session: Session, **values: Any) -> None:
+    """Like :func:`record`, as one INSERT executed now (no ORM object, no flush): the SCIM write path."""
+    session.execute(_INSERT, event_values(**values))
 
 
 def query_events(

@@ -34,10 +34,10 @@ def _render(answer: Answer) -> Response:
 
 
 def _committed(answer: Any) -> Response:
-    """Commit the request's transaction, then render (a single answer, or a ListResponse document)."""
-    response = _render(answer) if isinstance(answer, Answer) else scim_response(answer)
+    """Commit the request's transaction, then serialize the answer (a single answer, or a
+    ListResponse document): SQLite's write lock is not held while the JSON is written."""
     db_session().commit()
-    return response
+    return _render(answer) if isinstance(answer, Answer) else scim_response(answer)
 
 
 def _views(kind: Kind) -> dict[str, Callable[..., Response]]:

@@ -41,8 +41,11 @@ def json_body() -> Any:
 
 def base_url() -> str:
     """Where resources live, for ``meta.location`` and ``$ref``: the configured public URL if any."""
-    public_url = current_services().settings.public_url
-    return (public_url or request.host_url).rstrip("/")
+    url = g.get("scim_base_url")
+    if url is None:  # once per request: werkzeug rebuilds host_url on every access
+        public_url = current_services().settings.public_url
+        url = g.scim_base_url = (public_url or request.host_url).rstrip("/")
+    return url
 
 
 def scope() -> Scope:

@@ -126,6 +126,7 @@ def resolve_schema(resource_type: str, urn: str) -> str | None:
     return next((s for s in schemas_for(resource_type) if s.lower() == urn.lower()), None)
 
 
+@functools.lru_cache(maxsize=256)  # names come from requests: bounded, though the schemas are static
 def schema_attributes(resource_type: str, schema_urn: str | None = None) -> Mapping[str, AttributeDef]:
     """All top-level attributes of one schema of the resource type, keyed by lowercase name.
 
@@ -137,6 +138,7 @@ def schema_attributes(resource_type: str, schema_urn: str | None = None) -> Mapp
     return MappingProxyType(_registry()[schema.lower()])
 
 
+@functools.lru_cache(maxsize=4096)
 def find_attribute(
     resource_type: str, schema_urn: str | None, name: str, sub: str | None = None
 ) -> AttributeDef | None:

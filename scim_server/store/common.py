@@ -1,6 +1,9 @@
 """What every storage function shares: the caller's scope, paging, uniqueness and write bookkeeping."""
 from __future__ import annotations
 
+import functools
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, TypeVar
 
@@ -132,6 +135,35 @@ def list_page(session: Session, model: Any, resource_type: str, directory_id: in
     return count(), rows
 
 
+_EQ_STRING = r'^\s*{name}\s+eq\s+("(?:[^"\\]|\\.)*")\s*$'
+
+
+@functools.cache
+def _eq_pattern(attribute: str) -> re.Pattern[str]:
+    return re.compile(_EQ_STRING.format(name=re.escape(attribute)), re.IGNORECASE)
+
+
+def unique_eq(query: ListQuery, attribute: str) -> str | None:
+    """The string value when the query is exactly ``ATTRIBUTE eq "value"`` on its first page with no
+    sortBy, else None (the general path, which gives the same answer, handles everything else).
+
+    ``attribute`` is one that is unique per directory (userName, a group's displayName): such a
+    lookup matches at most one row, so it needs no ORDER BY, no LIMIT and no count, and its plan is
+    the unique index whatever the planner's statistics say (an ORDER BY created_at LIMIT can tempt
+    it to walk the creation-time index instead). This is most of what IdPs send before a create.
+    """
+    if not query.filter or query.sort_by or query.start_index != 1 or query.count == 0:
+        return None
+    match = _eq_pattern(attribute).match(query.filter)
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None  # the general path reports the malformed string
+    return value if isinstance(value, str) else None
+
+
 def check_lengths(model: Any, values: dict[str, Any], labels: dict[str, str]) -> None:
     """Values longer than their column are a 400, not a database error (PostgreSQL enforces lengths)."""
     for column_name, value in values.items():
@@ -161,7 +193,7 @@ def record_write(
 ) -> None:
     """Audit the write and mark the entity for propagation to JSM, in the caller's transaction."""
     mark_dirty(session, kind, entity_id, scope.directory_id)
-    audit.record(
+    audit.insert(
         session,
         action=f"{kind}.{action}",
         target_type=kind.capitalize(),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from scim_server.db import IN_CHUNK, utcnow
@@ -23,6 +23,7 @@ from scim_server.store.common import (
     plan_with_values,
     record_write,
     touch,
+    unique_eq,
 )
 from scim_server.store.members import MembershipDelta
 
@@ -123,7 +124,16 @@ def delete_group(session: Session, scope: Scope, group: Group) -> None:
                  detail={"displayName": group.display_name})
 
 
+_BY_DISPLAY_NAME = select(Group).where(Group.directory_id == bindparam("directory_id"),
+                                       Group.display_name_lower == bindparam("display_name_lower"))
+
+
 def list_groups(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[Group]]:
+    display_name = unique_eq(query, "displayName")
+    if display_name is not None:  # displayName is unique per directory: one index lookup
+        rows = list(session.scalars(_BY_DISPLAY_NAME, {"directory_id": directory_id,
+                                                       "display_name_lower": display_name.lower()}))
+        return len(rows), rows
     return list_page(session, Group, GROUP, directory_id, query)
 
 

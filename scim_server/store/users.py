@@ -1,10 +1,12 @@
 """Storage of SCIM Users: the document plus index columns and ``user_values`` rows derived from it."""
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Iterable, cast
 
-from sqlalchemy import String, Table, delete, func, or_, select, update
+from sqlalchemy import String, Table, bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
@@ -17,12 +19,11 @@ from scim_server.store.common import (
     Scope,
     check_lengths,
     find_in_directory,
-    flush_unique,
     id_batches,
     in_values,
     list_page,
     record_write,
-    touch,
+    unique_eq,
 )
 from scim_server.store.directories import DomainClaimed, refuse_claimed_addresses
 from scim_server.store.marks import mark_dirty
@@ -77,25 +78,23 @@ def value_rows(user_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(session: Session, user: User, document: dict[str, Any], *, new: bool = False) -> None:
-    """Store the document, its index columns and ``user_values`` rows.
+DUPLICATE = "A user with this userName already exists"
+# Core statements built once: the ORM's unit of work costs more than these INSERTs/UPDATEs themselves.
+_USERS = cast(Table, User.__table__)
+_VALUES = cast(Table, UserValue.__table__)
+_INSERT_USER = _USERS.insert()
+_INSERT_VALUES = _VALUES.insert()
+_UPDATE_USER = _USERS.update().where(_USERS.c.id == bindparam("user_id"))  # SET: the columns given
+_DELETE_VALUES = _VALUES.delete().where(_VALUES.c.user_id == bindparam("user_id"))
 
-    A userName clash is detected by the unique constraint (``directory_id``, ``user_name_lower``) at
-    flush and answered 409 ``uniqueness``; the request's transaction is then rolled back, so no
-    SAVEPOINT is needed. A new user has no ``user_values`` rows to delete.
-    """
-    columns = derived_columns(document)
-    _refuse_foreign_domains(session, user.directory_id, document)
-    for name, value in columns.items():
-        setattr(user, name, value)
-    user.document = document
-    session.add(user)
-    flush_unique(session, "A user with this userName already exists")
-    if not new:
-        session.execute(delete(UserValue).where(UserValue.user_id == user.id))
-    rows = value_rows(user.id, document)
-    if rows:
-        session.execute(cast(Table, UserValue.__table__).insert(), rows)
+
+def _execute_unique(session: Session, statement: Any, values: dict[str, Any]) -> None:
+    """Execute; a userName clash (the unique constraint on ``directory_id``, ``user_name_lower``)
+    becomes 409 ``uniqueness``. The request's transaction is then rolled back: no SAVEPOINT needed."""
+    try:
+        session.execute(statement, values)
+    except IntegrityError as exc:
+        raise ScimError(409, DUPLICATE, "uniqueness") from exc
 
 
 def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[str, Any]) -> None:
@@ -111,11 +110,20 @@ def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[
 
 
 def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> User:
+    """Check the claimed domains, then insert the user, its ``user_values`` rows, the audit row and
+    the outbox mark: Core statements in the caller's transaction. Returns the new row (not attached
+    to ``session``)."""
     now = utcnow()
-    user = User(id=user_id, directory_id=scope.directory_id, version=1, created_at=now, updated_at=now)
-    _write(session, user, document, new=True)
-    record_write(session, scope, kind="user", action="create", entity_id=user.id, detail={"userName": user.user_name})
-    return user
+    row = {"id": user_id, "directory_id": scope.directory_id, "version": 1, "created_at": now,
+           "updated_at": now, "document": document, **derived_columns(document)}
+    _refuse_foreign_domains(session, scope.directory_id, document)
+    _execute_unique(session, _INSERT_USER, row)
+    values = value_rows(user_id, document)
+    if values:
+        session.execute(_INSERT_VALUES, values)
+    record_write(session, scope, kind="user", action="create", entity_id=user_id,
+                 detail={"userName": row["user_name"]})
+    return User(**row)
 
 
 def find_user(session: Session, directory_id: int, user_id: str, *, for_update: bool = False) -> User:
@@ -123,12 +131,22 @@ def find_user(session: Session, directory_id: int, user_id: str, *, for_update: 
 
 
 def update_user(session: Session, scope: Scope, user: User, document: dict[str, Any], action: str) -> User:
-    """Store a new document (``action`` "replace" for PUT, "patch" for PATCH)."""
+    """Store a new document (``action`` "replace" for PUT, "patch" for PATCH): one UPDATE, and the
+    ``user_values`` rows rewritten only when the multi-valued attributes they index changed."""
     if document == user.document:
         return user  # nothing changed: same version, nothing to propagate
     changed = sorted(_changed_attributes(user.document, document))
-    touch(user)
-    _write(session, user, document)
+    values = {"version": (user.version or 0) + 1, "updated_at": utcnow(), "document": document,
+              **derived_columns(document)}
+    _refuse_foreign_domains(session, user.directory_id, document)
+    _execute_unique(session, _UPDATE_USER, {"user_id": user.id, **values})
+    old_rows, new_rows = value_rows(user.id, user.document), value_rows(user.id, document)
+    if old_rows != new_rows:
+        session.execute(_DELETE_VALUES, {"user_id": user.id})
+        if new_rows:
+            session.execute(_INSERT_VALUES, new_rows)
+    for name, value in values.items():  # the loaded row now shows what was written, not dirty
+        set_committed_value(user, name, value)
     record_write(session, scope, kind="user", action=action, entity_id=user.id,
                  detail={"userName": user.user_name, "attributes": changed})
     return user
@@ -154,20 +172,33 @@ def delete_user(session: Session, scope: Scope, user: User) -> None:
         mark_dirty(session, "group", group_id, scope.directory_id)
 
 
+# Built once: constructing a statement costs more than running these indexed lookups.
+_BY_USER_NAME = select(User).where(User.directory_id == bindparam("directory_id"),
+                                   User.user_name_lower == bindparam("user_name_lower"))
+_GROUPS_COLUMNS = (select(GroupMember.user_id, Group.id, Group.display_name)
+                   .join(Group, Group.id == GroupMember.group_id)
+                   .order_by(func.lower(Group.display_name), Group.id))
+_GROUPS_OF_ONE = _GROUPS_COLUMNS.where(GroupMember.user_id == bindparam("user_id"))
+
+
 def list_users(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[User]]:
+    user_name = unique_eq(query, "userName")
+    if user_name is not None:  # userName is unique per directory: one index lookup
+        rows = list(session.scalars(_BY_USER_NAME, {"directory_id": directory_id,
+                                                    "user_name_lower": user_name.lower()}))
+        return len(rows), rows
     return list_page(session, User, USER, directory_id, query)
 
 
 def groups_of_users(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
     """user id -> [(group id, group displayName)], for the readOnly ``groups`` attribute."""
     result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
-    for chunk in id_batches(session, user_ids):
-        rows = session.execute(
-            select(GroupMember.user_id, Group.id, Group.display_name)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(in_values(session, GroupMember.user_id, chunk))
-            .order_by(func.lower(Group.display_name), Group.id)
-        )
+    if len(user_ids) == 1:  # GET by id, a filtered GET, a PATCH answer: the prebuilt statement
+        batches: Iterable[Any] = [session.execute(_GROUPS_OF_ONE, {"user_id": user_ids[0]})]
+    else:
+        batches = (session.execute(_GROUPS_COLUMNS.where(in_values(session, GroupMember.user_id, chunk)))
+                   for chunk in id_batches(session, user_ids))
+    for rows in batches:
         for user_id, group_id, display_name in rows:
             result[user_id].append((group_id, display_name))
     return result
