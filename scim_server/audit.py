@@ -73,7 +73,7 @@ _INSERT = AuditEvent.__table__.insert()
 
 def insert(session: Session, **values: Any) -> None:
     """Like :func:`record`, as one INSERT executed now (no ORM object, no flush): the SCIM write path."""
-    session.execute(_INSERT, event_values(**values))
+    session.connection().execute(_INSERT, event_values(**values))  # Core: no ORM execution overhead
 
 
 def query_events(

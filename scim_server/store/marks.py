@@ -26,7 +26,8 @@ def mark_dirty(session: Session, kind: str, entity_id: str, directory_id: int) -
         raise ValueError(f"unknown mark kind {kind!r}")
     params = {"kind": kind, "directory_id": directory_id, "entity_id": str(entity_id),
               "priority": PRIORITY[kind], "now": utcnow()}
-    session.execute(_upsert_statement(session.get_bind().dialect.name), params)
+    connection = session.connection()  # Core statement: no ORM execution overhead
+    connection.execute(_upsert_statement(connection.dialect.name), params)
 
 
 @functools.cache

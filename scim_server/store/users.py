@@ -92,7 +92,7 @@ def _execute_unique(session: Session, statement: Any, values: dict[str, Any]) ->
     """Execute; a userName clash (the unique constraint on ``directory_id``, ``user_name_lower``)
     becomes 409 ``uniqueness``. The request's transaction is then rolled back: no SAVEPOINT needed."""
     try:
-        session.execute(statement, values)
+        session.connection().execute(statement, values)
     except IntegrityError as exc:
         raise ScimError(409, DUPLICATE, "uniqueness") from exc
 
@@ -120,7 +120,7 @@ def create_user(session: Session, scope: Scope, user_id: str, document: dict[str
     _execute_unique(session, _INSERT_USER, row)
     values = value_rows(user_id, document)
     if values:
-        session.execute(_INSERT_VALUES, values)
+        session.connection().execute(_INSERT_VALUES, values)
     record_write(session, scope, kind="user", action="create", entity_id=user_id,
                  detail={"userName": row["user_name"]})
     return User(**row)
