@@ -350,7 +350,7 @@ def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None
         processes.append(http)
         processes.extend(start_sync_workers(env, sync_workers, workdir))  # start while gunicorn boots
         base_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(f"{base_url}/healthz", http)
+        wait_until_ready(f"{base_url}/healthz", http, timeout=180)  # 5 workers importing on a busy machine
         yield Stack(backend, http.name, env, base_url, token, database_url, jsm_url, workdir, processes)
 
 

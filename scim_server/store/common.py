@@ -88,13 +88,17 @@ def plan_with_values(session: Session) -> None:
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
+@functools.cache
+def _by_id(model: Any, for_update: bool) -> Any:
+    """The lookup by primary key and directory, built once per model (GET, PUT, PATCH, DELETE by id)."""
+    statement = select(model).where(model.id == bindparam("resource_id"), model.directory_id == bindparam("directory_id"))
+    return statement.with_for_update() if for_update else statement
+
+
 def find_in_directory(session: Session, model: type[M], directory_id: int, resource_id: str, *,
                       for_update: bool = False) -> M:
     """The resource with this id in this directory; 404 otherwise (other directories do not exist)."""
-    statement = select(model).where(model.id == resource_id, model.directory_id == directory_id)
-    if for_update:
-        statement = statement.with_for_update()
-    row = session.scalar(statement)
+    row = session.scalar(_by_id(model, for_update), {"resource_id": resource_id, "directory_id": directory_id})
     if row is None:
         raise not_found(f"{model.__name__} {resource_id} not found")
     return row
