@@ -329,8 +329,9 @@ def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None
                  server: str | None = None) -> Iterator[Stack]:
     """Start the product as production does and yield it; everything is stopped and dropped after.
 
-    ``server`` "gunicorn" (``gunicorn wsgi:app -c gunicorn.conf.py``) or "serve" (``jsm-scim serve``);
-    by default PostgreSQL runs behind gunicorn and SQLite behind ``serve`` (the one-machine story). The schema is migrated by ``jsm-scim keys create`` (every command migrates on start, as
+    ``server`` "gunicorn" (``gunicorn wsgi:app -c gunicorn.conf.py``) or "serve" (``jsm-scim
+    serve``); by default PostgreSQL runs behind gunicorn and SQLite behind ``serve`` (the one-machine
+    story). The schema is migrated by ``jsm-scim keys create`` (every command migrates on start, as
     ``jsm-scim db upgrade`` does) before any server starts.
     """
     with contextlib.ExitStack() as exits:

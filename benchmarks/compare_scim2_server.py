@@ -31,14 +31,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import median
 from typing import Callable, Iterator
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (DatabaseCpu, HttpDriver, Target, base_parser, bridge_stack, finish, percentile,
-                               print_rows, process_tree_cpu, run_main, start_scim2_server)
+from benchmarks.common import (
+    DatabaseCpu,
+    HttpDriver,
+    Target,
+    base_parser,
+    bridge_stack,
+    finish,
+    percentile,
+    print_rows,
+    process_tree_cpu,
+    run_main,
+    start_scim2_server,
+)
 from benchmarks.seed import seed_users
 from benchmarks.workload import Workload, user_document
 
@@ -184,7 +194,7 @@ def compare(args) -> int:
         for label in (CREATE, GET):
             t = mine[label]
             ratio = t.per_second / theirs[label].per_second
-            per_round = [a / b for a, b in zip(t.round_rates, theirs[label].round_rates)]
+            per_round = [a / b for a, b in zip(t.round_rates, theirs[label].round_rates, strict=True)]
             rows.append((name, label, f"{t.per_second:.0f}/s", f"{t.p50_ms:.1f} / {t.p99_ms:.1f}", t.cpu_text(),
                          "-" if name == SCIM2_SERVER else f"{ratio:.2f}x",
                          "-" if name == SCIM2_SERVER else f"{min(per_round):.2f}-{max(per_round):.2f}x",
@@ -225,7 +235,7 @@ def growth(args) -> int:
                 creates = Totals.of([subject.create(args.growth_requests, f"{CREATE} {label}", args.threads)])
                 created += args.growth_requests
 
-                def pick(rng: random.Random) -> str:
+                def pick(rng: random.Random, seeded: list[Workload] = seeded) -> str:
                     workload = rng.choice(seeded)
                     return workload.email(rng.randrange(workload.users))
                 gets = Totals.of([subject.lookups(args.growth_requests, random.Random(size), f"{GET} {label}",
