@@ -13,9 +13,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from scim_server import key_cache
 from scim_server.db import utcnow
 from scim_server.key_expiry import warn_if_expiring, warning_due
-from scim_server import key_cache
 from scim_server.keys import hash_token, key_status, looks_like_token
 from scim_server.models import ApiKey
 from scim_server.scim.errors import ScimError
