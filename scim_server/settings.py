@@ -38,6 +38,10 @@ class Settings:
     # Logging
     log_level: str = "INFO"
     log_json: bool = False
+    # SSO: allow http and loopback/private addresses for IdP metadata URLs and OIDC issuers (labs, tests)
+    allow_private_idp_urls: bool = False
+    # SSO: at most this many seconds of a login are spent pushing the user to JSM (the rest goes on in the background)
+    login_converge_deadline_s: float = 3.0
     # Key expiry warnings are logged while a used key expires within this many days
     key_expiry_warning_days: int = 30
     # A verified API key is trusted this long per process before it is read again (0: every request)
@@ -76,6 +80,8 @@ _FIELDS = {
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),
     "KEY_CACHE_SECONDS": ("key_cache_seconds", float),
+    "ALLOW_PRIVATE_IDP_URLS": ("allow_private_idp_urls", "bool"),
+    "LOGIN_CONVERGE_DEADLINE_S": ("login_converge_deadline_s", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

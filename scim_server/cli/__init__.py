@@ -69,7 +69,9 @@ def main(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from scim_server.cli import db, directories, emulator, keys, ops, serve, sso, sso_atlassian, sync  # noqa: F401
+    from scim_server.cli import (  # noqa: F401
+        db, directories, emulator, idp, keys, ops, serve, sso, sso_atlassian, sync,
+    )
 
 
 _register()

@@ -11,15 +11,8 @@ from scim_server import audit
 from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
 from scim_server.db import transaction
-from scim_server.sso.idp_config import (
-    DEFAULT_JIT_DIRECTORY,
-    MAPPABLE_FIELDS,
-    IdpSettings,
-    as_dict,
-    load_idp,
-    parse_certificates,
-    save_idp,
-)
+from scim_server.sso.connections import DEFAULT_CONNECTION, load_connection, load_idp, save_idp
+from scim_server.sso.idp_config import MAPPABLE_FIELDS, IdpSettings, as_dict, parse_certificates
 from scim_server.sso.metadata import parse_idp_metadata, read_source
 from scim_server.sso.portal import PortalCatalog, PortalsUnavailable
 from scim_server.sso.sp import service_provider
@@ -31,7 +24,7 @@ def sso() -> None:
     """SAML single sign-on for JSM customers (this service is the SAML service provider)."""
 
 
-def _mapping(pairs: tuple[str, ...], group_attribute: str | None) -> dict[str, str]:
+def attribute_mapping(pairs: tuple[str, ...], group_attribute: str | None) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs:
         field, separator, attribute = pair.partition("=")
@@ -45,10 +38,11 @@ def _mapping(pairs: tuple[str, ...], group_attribute: str | None) -> dict[str, s
 
 def _common_options(command):
     options = [
-        click.option("--allow-idp-initiated/--no-idp-initiated", default=False, show_default=True,
-                     help="Accept unsolicited responses (IdP dashboard tiles). Off is safer."),
-        click.option("--jit-directory", default=DEFAULT_JIT_DIRECTORY, show_default=True,
-                     help="Directory where users who log in without a SCIM account are created."),
+        click.option("--allow-idp-initiated/--no-idp-initiated", default=None,
+                     help="Accept unsolicited responses (IdP dashboard tiles). Off (the default) is safer."),
+        click.option("--directory", "--jit-directory", "directory", default=None,
+                     help="Directory of the users who sign in through this IdP (default: default; "
+                          "kept when already configured)."),
         click.option("--group-attribute", default=None, help="Attribute carrying group names (e.g. for JumpCloud)."),
         click.option("--map", "mappings", multiple=True, metavar="FIELD=ATTRIBUTE",
                      help=f"Attribute name for a field ({', '.join(MAPPABLE_FIELDS)}); repeatable."),
@@ -58,14 +52,25 @@ def _common_options(command):
     return command
 
 
-def _store(cli: CliContext, idp: IdpSettings, action: str) -> None:
+def _store(cli: CliContext, idp: IdpSettings, action: str, directory: str | None) -> None:
+    """Set the ``default`` connection's IdP; options not given keep their current values."""
     idp.validated()
     with transaction(cli.services().session_factory) as session:
-        save_idp(session, idp)
+        save_idp(session, idp, directory, keep_attribute_map=True)
         audit.record(session, action=action, target_type="sso_idp", target_id=idp.entity_id[:200],
-                     actor=audit.CLI_ACTOR, detail={"sso_url": idp.sso_url, "certificates": len(idp.certificates)})
-    click.echo(f"IdP {idp.entity_id} configured ({len(idp.certificates)} signing certificate(s)).")
+                     actor=audit.CLI_ACTOR, detail={"sso_url": idp.sso_url, "certificates": len(idp.certificates),
+                                                    "connection": DEFAULT_CONNECTION})
+    click.echo(f"IdP {idp.entity_id} configured as connection {DEFAULT_CONNECTION} "
+               f"({len(idp.certificates)} signing certificate(s)).")
     _echo_sp(cli)
+
+
+def _kept_idp_initiated(cli: CliContext, given: bool | None) -> bool:
+    if given is not None:
+        return given
+    with cli.services().session_factory() as session:
+        current = load_idp(session)
+    return bool(current and current.allow_idp_initiated)
 
 
 def _echo_sp(cli: CliContext) -> None:
@@ -78,20 +83,19 @@ def _echo_sp(cli: CliContext) -> None:
 @click.option("--entity-id", default=None, help="Which IdP to use when the metadata describes several.")
 @_common_options
 @pass_cli
-def import_metadata(cli: CliContext, source: str, entity_id: str | None, allow_idp_initiated: bool,
-                    jit_directory: str, group_attribute: str | None, mappings: tuple[str, ...]) -> None:
-    """Configure the IdP from its SAML metadata (a file or an https URL)."""
-    metadata = parse_idp_metadata(read_source(source), entity_id)
+def import_metadata(cli: CliContext, source: str, entity_id: str | None, allow_idp_initiated: bool | None,
+                    directory: str | None, group_attribute: str | None, mappings: tuple[str, ...]) -> None:
+    """Configure the IdP of connection `default` from its SAML metadata (a file or an https URL)."""
+    metadata = parse_idp_metadata(read_source(source, cli.settings.allow_private_idp_urls), entity_id)
     idp = IdpSettings(
         entity_id=metadata.entity_id,
         sso_url=metadata.sso_url,
         slo_url=metadata.slo_url,
         certificates=metadata.certificates,
-        attribute_map=_mapping(mappings, group_attribute),
-        allow_idp_initiated=allow_idp_initiated,
-        jit_directory=jit_directory,
+        attribute_map=attribute_mapping(mappings, group_attribute),
+        allow_idp_initiated=_kept_idp_initiated(cli, allow_idp_initiated),
     )
-    _store(cli, idp, "sso.import_metadata")
+    _store(cli, idp, "sso.import_metadata", directory)
 
 
 @sso.command("configure")
@@ -103,9 +107,9 @@ def import_metadata(cli: CliContext, source: str, entity_id: str | None, allow_i
 @_common_options
 @pass_cli
 def configure(cli: CliContext, entity_id: str, sso_url: str, slo_url: str | None, cert_files: tuple[str, ...],
-              allow_idp_initiated: bool, jit_directory: str, group_attribute: str | None,
+              allow_idp_initiated: bool | None, directory: str | None, group_attribute: str | None,
               mappings: tuple[str, ...]) -> None:
-    """Configure the IdP by hand."""
+    """Configure the IdP of connection `default` by hand."""
     certificates: list[str] = []
     for cert_file in cert_files:
         certificates.extend(parse_certificates(Path(cert_file).read_text(encoding="ascii", errors="replace")))
@@ -114,26 +118,26 @@ def configure(cli: CliContext, entity_id: str, sso_url: str, slo_url: str | None
         sso_url=sso_url,
         slo_url=slo_url,
         certificates=tuple(dict.fromkeys(certificates)),
-        attribute_map=_mapping(mappings, group_attribute),
-        allow_idp_initiated=allow_idp_initiated,
-        jit_directory=jit_directory,
+        attribute_map=attribute_mapping(mappings, group_attribute),
+        allow_idp_initiated=_kept_idp_initiated(cli, allow_idp_initiated),
     )
-    _store(cli, idp, "sso.configure")
+    _store(cli, idp, "sso.configure", directory)
 
 
 @sso.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
 def show(cli: CliContext, as_json: bool) -> None:
-    """Show this service provider's settings and the configured IdP."""
+    """Show this service provider's settings and the IdP of connection `default`."""
     services = cli.services()
     sp = service_provider(services)
     with services.session_factory() as session:
-        idp = load_idp(session)
+        connection = load_connection(session, DEFAULT_CONNECTION)
+    idp = connection.saml if connection is not None else None
     data = {
         "sp": {"entity_id": sp.entity_id, "acs_url": sp.acs_url, "metadata_url": sp.entity_id,
                "certificate": sp.certificate_pem},
-        "idp": as_dict(idp) if idp else None,
+        "idp": {**as_dict(idp), "directory": connection.directory} if idp else None,
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -144,7 +148,7 @@ def show(cli: CliContext, as_json: bool) -> None:
         return
     described = data["idp"]
     for label, key in (("IdP entity ID", "entity_id"), ("IdP SSO URL", "sso_url"), ("IdP SLO URL", "slo_url"),
-                       ("IdP-initiated", "allow_idp_initiated"), ("JIT directory", "jit_directory"),
+                       ("IdP-initiated", "allow_idp_initiated"), ("Directory", "directory"),
                        ("Attribute map", "attribute_map")):
         click.echo(f"{label + ':':<15}{described[key]}")
     for cert in described["certificates"]:
@@ -181,5 +185,5 @@ def links(cli: CliContext, as_json: bool) -> None:
 @click.option("--minutes", type=click.IntRange(1, 60), default=10, show_default=True, help="How long the link works.")
 @pass_cli
 def test_link(cli: CliContext, minutes: int) -> None:
-    """Print a short-lived admin link that tests the IdP configuration (shows the attributes it sends)."""
-    click.echo(make_test_link(cli.services(), minutes * 60))
+    """Print a short-lived admin link that tests connection `default` (shows the attributes it sends)."""
+    click.echo(make_test_link(cli.services(), DEFAULT_CONNECTION, minutes * 60))

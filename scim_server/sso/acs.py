@@ -1,28 +1,34 @@
-"""The assertion consumer: a validated Response, checked against our server-side protocol state.
+"""The assertion consumer: a validated Response of a configured SAML connection, consumed once.
 
-``InResponseTo`` must consume an AuthnRequest we issued (unless IdP-initiated login is enabled and
-the Response answers no request), and the assertion ID must never have been accepted before.
-Both happen in one transaction, so a rejected Response burns nothing.
+The connection is the one whose entity ID the (not yet verified) Issuer names; its certificates
+then decide. The assertion ID must never have been accepted before (one INSERT, so a replay in
+any worker fails). Whether ``InResponseTo`` answers a request this browser started is checked
+by the caller against the browser's binding cookie (``sso/binding.py``).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from scim_server.db import transaction, utcnow
 from scim_server.services import Services
-from scim_server.sso.idp_config import IdpSettings
+from scim_server.sso.connections import Connection, saml_connections_for_issuer
 from scim_server.sso.portal import safe_target
 from scim_server.sso.response import (
     CLOCK_SKEW,
+    NS,
     Expectations,
     SamlRejected,
     ValidatedAssertion,
     decode_post_binding,
+    parse_response,
     validate_response,
 )
+from scim_server.sso.safexml import text_of
 from scim_server.sso.sp import ServiceProvider
-from scim_server.sso.state import AssertionReplayed, IssuedRequest, consume_assertion, consume_request
+from scim_server.sso.state import AssertionReplayed, consume_assertion, purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -30,47 +36,86 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AcceptedResponse:
     assertion: ValidatedAssertion
-    request: IssuedRequest | None  # None for an IdP-initiated login
+    connection: Connection
 
 
-def accept_response(
-    services: Services, sp: ServiceProvider, idp: IdpSettings, saml_response: str | None
-) -> AcceptedResponse:
+def claimed_issuer(xml: bytes) -> str | None:
+    """The Assertion's (else the Response's) Issuer as received: only to choose the certificates."""
+    root = parse_response(xml)
+    for path in ("saml:Assertion/saml:Issuer", "saml:Issuer"):
+        issuer = text_of(root.find(path, NS))
+        if issuer:
+            return issuer.strip()
+    return None
+
+
+def accept_response(services: Services, sp: ServiceProvider, saml_response: str | None) -> AcceptedResponse:
     """Validate and consume one posted ``SAMLResponse``; raise :class:`SamlRejected` otherwise."""
     now = utcnow()
-    expect = Expectations(idp=idp, sp_entity_id=sp.entity_id, acs_url=sp.acs_url, now=now)
-    assertion = validate_response(decode_post_binding(saml_response), expect)
+    xml = decode_post_binding(saml_response)
+    issuer = claimed_issuer(xml)
+    with services.session_factory() as session:
+        connections = saml_connections_for_issuer(session, issuer) if issuer else []
+    if not connections:
+        raise SamlRejected(f"the Issuer {str(issuer)[:200]!r} is no configured SAML connection",
+                           "The sign-in response was not valid.")
+    assertion, connection = _validated(xml, sp, connections, now)
     try:
         with transaction(services.session_factory) as session:
+            purge_expired(session, now)
             consume_assertion(session, assertion.assertion_id, (assertion.valid_until or now) + CLOCK_SKEW)
-            request = _answered_request(session, idp, assertion, now)
     except AssertionReplayed:
         raise SamlRejected(
             "assertion replayed (its ID was accepted before)",
             "This sign-in response was already used. Please sign in again.",
             assertion_id=assertion.assertion_id,
         ) from None
-    return AcceptedResponse(assertion, request)
+    return AcceptedResponse(assertion, connection)
 
 
-def _answered_request(session, idp: IdpSettings, assertion: ValidatedAssertion, now) -> IssuedRequest | None:
-    if assertion.in_response_to is None:
-        if idp.allow_idp_initiated:
-            return None
+def _validated(xml: bytes, sp: ServiceProvider, connections: list[Connection], now: dt.datetime):
+    """The assertion as verified with the first connection (of those sharing the Issuer) it satisfies."""
+    first_error: SamlRejected | None = None
+    for connection in connections:
+        expect = Expectations(idp=connection.saml, sp_entity_id=sp.entity_id, acs_url=sp.acs_url, now=now)
+        try:
+            return validate_response(xml, expect), connection
+        except SamlRejected as exc:
+            first_error = first_error or exc
+    raise first_error
+
+
+def unsolicited_allowed(accepted: AcceptedResponse) -> None:
+    if not accepted.connection.allow_idp_initiated:
         raise SamlRejected(
             "unsolicited Response (no InResponseTo) while IdP-initiated login is disabled",
             "Please start signing in from the portal link rather than from the identity provider.",
-            assertion_id=assertion.assertion_id,
+            assertion_id=accepted.assertion.assertion_id,
         )
-    request = consume_request(session, assertion.in_response_to, now)
-    if request is None:
-        raise SamlRejected(
-            "InResponseTo matches no pending AuthnRequest (unknown, expired or already answered)",
-            "This sign-in attempt is unknown or has expired. Please sign in again.",
-            assertion_id=assertion.assertion_id,
-            in_response_to=assertion.in_response_to,
-        )
-    return request
+
+
+def unknown_request(assertion: ValidatedAssertion) -> SamlRejected:
+    return SamlRejected(
+        "InResponseTo matches no pending AuthnRequest started in this browser (unknown, expired, "
+        "already answered, or started in another browser)",
+        "This sign-in attempt is unknown or has expired. Please sign in again.",
+        assertion_id=assertion.assertion_id,
+        in_response_to=assertion.in_response_to,
+    )
+
+
+def assertion_payload(assertion: ValidatedAssertion) -> dict[str, Any]:
+    data = asdict(assertion)
+    for key in ("valid_until", "session_not_on_or_after"):
+        data[key] = data[key].isoformat() if data[key] is not None else None
+    return data
+
+
+def assertion_from_payload(data: dict[str, Any]) -> ValidatedAssertion:
+    values = dict(data)
+    for key in ("valid_until", "session_not_on_or_after"):
+        values[key] = dt.datetime.fromisoformat(values[key]) if values.get(key) else None
+    return ValidatedAssertion(**values)
 
 
 def relay_target(relay_state: str | None, public_url: str) -> str | None:

@@ -51,6 +51,14 @@ MAX_VALUE_LENGTH = 300
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{2,63}$")
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(value: str) -> str:
+    """Lower-case A-Z only: ``str.lower`` would turn U+212A KELVIN SIGN into ``k``."""
+    return value.translate(_ASCII_LOWER)
+
+
 def looks_like_email(value: str | None) -> bool:
     return bool(value) and len(value) <= 320 and bool(_EMAIL.match(value))
 
@@ -71,66 +79,78 @@ class IdentityError(ValueError):
     """The assertion does not say who the visitor is (no usable e-mail)."""
 
 
-def _candidates(field: str, attribute_map: dict[str, str]) -> tuple[str, ...]:
-    configured = attribute_map.get(field)
-    return ((configured,) if configured else ()) + DEFAULT_NAMES[field]
+# OpenID Connect standard claims (OIDC Core §5.1), then the group claims of common providers:
+# Keycloak/Okta/Entra ID "groups", AWS Cognito "cognito:groups", Entra ID app "roles".
+OIDC_DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "user_name": ("preferred_username",),
+    "display_name": ("name",),
+    "first_name": ("given_name",),
+    "last_name": ("family_name",),
+    "groups": ("groups", "cognito:groups", "roles"),
+}
 
 
-def _values(attributes: dict[str, list[str]], field: str, attribute_map: dict[str, str]) -> list[str] | None:
-    for name in _candidates(field, attribute_map):
-        if name in attributes:
-            return attributes[name]
-    return None
+@dataclass(frozen=True)
+class _Reader:
+    attributes: dict[str, list[str]]
+    attribute_map: dict[str, str]
+    defaults: dict[str, tuple[str, ...]]
 
-
-def _first(attributes: dict[str, list[str]], field: str, attribute_map: dict[str, str]) -> str | None:
-    values = _values(attributes, field, attribute_map) or []
-    for value in values:
-        if value.strip():
-            return value.strip()[:MAX_VALUE_LENGTH]
-    return None
-
-
-def _email(assertion: ValidatedAssertion, user_name: str | None, attribute_map: dict[str, str]) -> str:
-    for candidate in (
-        _first(assertion.attributes, "email", attribute_map),
-        user_name,
-        assertion.name_id if assertion.name_id_format not in _OPAQUE_NAMEID_FORMATS else None,
-    ):
-        if looks_like_email(candidate):
-            return candidate.lower()
-    raise IdentityError("the assertion carries no e-mail address (attribute, user name or NameID)")
-
-
-def _groups(attributes: dict[str, list[str]], attribute_map: dict[str, str]) -> tuple[str, ...] | None:
-    values = _values(attributes, "groups", attribute_map)
-    if values is None:
+    def values(self, field: str) -> list[str] | None:
+        configured = self.attribute_map.get(field)
+        for name in ((configured,) if configured else ()) + self.defaults[field]:
+            if name in self.attributes:
+                return self.attributes[name]
         return None
-    unique: dict[str, str] = {}
-    for value in values:
-        name = value.strip()
-        if name and len(name) <= MAX_VALUE_LENGTH:
-            unique.setdefault(name.lower(), name)
-    return tuple(sorted(unique.values(), key=str.lower)[:MAX_GROUPS])
+
+    def first(self, field: str) -> str | None:
+        for value in self.values(field) or []:
+            if value.strip():
+                return value.strip()[:MAX_VALUE_LENGTH]
+        return None
+
+    def groups(self) -> tuple[str, ...] | None:
+        values = self.values("groups")
+        if values is None:
+            return None
+        unique: dict[str, str] = {}
+        for value in values:
+            name = value.strip()
+            if name and len(name) <= MAX_VALUE_LENGTH:
+                unique.setdefault(name.lower(), name)
+        return tuple(sorted(unique.values(), key=str.lower)[:MAX_GROUPS])
+
+    def identity(self, *fallback_emails: str | None) -> Identity:
+        for candidate in (self.first("email"), *fallback_emails):
+            if looks_like_email(candidate):
+                email = ascii_lower(candidate)
+                break
+        else:
+            raise IdentityError("no e-mail address (attribute, user name or NameID)")
+        first, last = self.first("first_name"), self.first("last_name")
+        display = self.first("display_name") or " ".join(part for part in (first, last) if part) or email
+        return Identity(email=email, user_name=email, display_name=display[:MAX_VALUE_LENGTH],
+                        first_name=first, last_name=last, groups=self.groups())
 
 
 def identity_from(assertion: ValidatedAssertion, attribute_map: dict[str, str]) -> Identity:
     """Map ``assertion`` to an :class:`Identity`; raise :class:`IdentityError` without an e-mail."""
-    attributes = assertion.attributes
-    user_name = _first(attributes, "user_name", attribute_map)
-    email = _email(assertion, user_name, attribute_map)
-    first = _first(attributes, "first_name", attribute_map)
-    last = _first(attributes, "last_name", attribute_map)
-    display = (
-        _first(attributes, "display_name", attribute_map)
-        or " ".join(part for part in (first, last) if part)
-        or email
-    )
-    return Identity(
-        email=email,
-        user_name=email,
-        display_name=display[:MAX_VALUE_LENGTH],
-        first_name=first,
-        last_name=last,
-        groups=_groups(attributes, attribute_map),
-    )
+    name_id = assertion.name_id if assertion.name_id_format not in _OPAQUE_NAMEID_FORMATS else None
+    reader = _Reader(assertion.attributes, attribute_map, DEFAULT_NAMES)
+    return reader.identity(reader.first("user_name"), name_id)
+
+
+def identity_from_claims(claims: dict[str, object], attribute_map: dict[str, str]) -> Identity:
+    """Map verified ID token claims to an :class:`Identity` (strings and lists of strings only).
+
+    The e-mail comes from the ``email`` claim (or the claim mapped to ``email``) only, never from a
+    user name: Entra ID's ``preferred_username`` is not a verified address.
+    """
+    attributes: dict[str, list[str]] = {}
+    for name, value in claims.items():
+        if isinstance(value, str):
+            attributes[name] = [value]
+        elif isinstance(value, list):
+            attributes[name] = [item for item in value if isinstance(item, str)]
+    return _Reader(attributes, attribute_map, OIDC_DEFAULT_NAMES).identity()

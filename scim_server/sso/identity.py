@@ -1,20 +1,136 @@
-"""Whether a signed-in customer may still sign in (owner: the upstream login; interface 3).
+"""Who a login is: the stored user of the connection's directory, or a refusal.
 
-Minimal version: the user still exists (SCIM DELETE removes the row) and is active, in the
-directory of their login. The upstream-login work extends this module (tenant-safe identity).
+Tenant safety: a login through a connection looks users up, and creates them just in time, only
+in that connection's directory; an e-mail whose domain another directory claims is refused; a
+user who is inactive there is refused, and so is an unknown one when JIT is off (by default it is
+off for a directory that has a SCIM key: SCIM is the source of truth there, so a user SCIM
+deleted is never re-created by a login).
+
+E-mails are compared exactly after ASCII lower-casing: ``str.lower`` maps U+212A KELVIN SIGN to
+``k``, so a look-alike address would otherwise become another person.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import logging
+from dataclasses import dataclass
 
-from scim_server.models import Directory, User
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scim_server.models import Directory, User, UserValue
+from scim_server.sso.attributes import Identity, ascii_lower
+from scim_server.sso.connections import Connection, directory_has_scim_key, jit_enabled
+from scim_server.store.directories import email_allowed
+
+log = logging.getLogger(__name__)
+
+def same_email(left: str | None, right: str | None) -> bool:
+    return left is not None and right is not None and ascii_lower(left) == ascii_lower(right)
+
+
+class LoginRefused(Exception):
+    """A login we refuse: ``reason`` for the admin's log, ``title``/``message`` for the page."""
+
+    def __init__(self, reason: str, title: str, message: str, status: int = 403) -> None:
+        super().__init__(reason)
+        self.reason, self.title, self.message, self.status = reason, title, message, status
+
+
+@dataclass(frozen=True)
+class LoginUser:
+    user_id: str
+    email: str  # the stored e-mail (what the downstream IdP asserts)
+    directory: str
+    created: bool
+
+
+def _directory_id(session: Session, name: str) -> int | None:
+    return session.scalar(select(Directory.id).where(Directory.name == name))
+
+
+def user_emails(user: User) -> list[str]:
+    values = [e.get("value") for e in (user.document or {}).get("emails") or [] if isinstance(e, dict)]
+    return [v for v in values if isinstance(v, str)] + [user.user_name]
+
+
+def find_user(session: Session, directory_id: int, email: str) -> User | None:
+    """The user of the directory whose userName or an e-mail equals ``email`` (ASCII case-insensitive).
+
+    The indexed ``*_lower`` columns narrow the candidates; the exact comparison decides.
+    """
+    lowered = email.lower()
+    by_email = select(UserValue.user_id).where(UserValue.attribute == "emails", UserValue.value_lower == lowered)
+    candidates = session.scalars(
+        select(User).where(User.directory_id == directory_id,
+                           or_(User.user_name_lower == lowered, User.id.in_(by_email)))
+        .order_by(User.created_at)
+    ).all()
+    matching = [u for u in candidates if any(same_email(value, email) for value in user_emails(u))]
+    return min(matching, key=lambda u: (not u.active, u.created_at)) if matching else None
+
+
+def stored_email(user: User, asserted: str) -> str:
+    """The user's stored address equal to ``asserted`` (its primary e-mail when several are)."""
+    primary = user.primary_email
+    if same_email(primary, asserted):
+        return primary
+    for value in user_emails(user):
+        if same_email(value, asserted):
+            return value
+    return asserted
 
 
 def login_user_state(session: Session, directory: str, user_id: str) -> User | None:
-    """The stored user, only if it still exists and is active in ``directory``."""
-    return session.scalar(
-        select(User)
-        .join(Directory, Directory.id == User.directory_id)
-        .where(User.id == user_id, Directory.name == directory, User.active.is_(True))
-    )
+    """The stored user, only if it still exists and is active in ``directory`` (interface 3)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return user if user.directory_id == _directory_id(session, directory) else None
+
+
+def check_login_allowed(session: Session, connection: Connection, identity: Identity) -> tuple[User | None, bool]:
+    """The existing user for ``identity`` in the connection's directory and whether JIT may create one.
+
+    Raises :class:`LoginRefused` for another directory's domain or an inactive user, and for an
+    unknown user when JIT is off.
+    """
+    if not email_allowed(session, connection.directory, identity.email):
+        raise LoginRefused(
+            f"the e-mail's domain is claimed by another directory than {connection.directory!r} "
+            f"(connection {connection.name})",
+            "Sign-in refused", "Your e-mail address belongs to another company's sign-in. "
+            "Please use your own company's login link.")
+    directory_id = _directory_id(session, connection.directory)
+    user = find_user(session, directory_id, identity.email) if directory_id is not None else None
+    if user is not None and not user.active:
+        raise LoginRefused(f"user {user.id} is deactivated in directory {connection.directory}",
+                           "Account deactivated", "Your account is deactivated. Please contact your administrator.")
+    jit = jit_enabled(session, connection)
+    if user is None and not jit:
+        managed = "SCIM-managed " if directory_has_scim_key(session, connection.directory) else ""
+        raise LoginRefused(
+            f"no user with this e-mail in {managed}directory {connection.directory} and JIT is off "
+            f"(connection {connection.name})",
+            "No account", "There is no account for you here. Please contact your administrator.")
+    return user, jit
+
+
+def resolve_login(factory: sessionmaker[Session], connection: Connection, identity: Identity) -> LoginUser:
+    """Find (or, with JIT, create or refresh) the user ``identity`` names in the connection's directory."""
+    from scim_server.sso.jit import ProvisioningError, provision
+
+    with factory() as session:
+        user, jit = check_login_allowed(session, connection, identity)
+        scim_managed = directory_has_scim_key(session, connection.directory)
+        if user is not None and (scim_managed or not jit):
+            return LoginUser(user.id, stored_email(user, identity.email), connection.directory, False)
+    try:
+        provisioned = provision(factory, identity, connection.directory)
+    except ProvisioningError as exc:
+        raise LoginRefused(f"JIT provisioning failed: {exc}", "Sign-in failed",
+                           "Your account details could not be stored. Please contact your administrator.",
+                           400) from None
+    if not provisioned.active:
+        raise LoginRefused(f"user {provisioned.user_id} is deactivated in directory {connection.directory}",
+                           "Account deactivated", "Your account is deactivated. Please contact your administrator.")
+    return LoginUser(provisioned.user_id, provisioned.email, connection.directory, provisioned.created)

@@ -1,4 +1,7 @@
-"""The trusted identity provider's configuration: load, validate, save (one IdP per installation)."""
+"""A SAML connection's identity provider settings: validation and certificate handling.
+
+Stored as part of a connection (``sso/connections.py``).
+"""
 from __future__ import annotations
 
 import base64
@@ -11,14 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from sqlalchemy.orm import Session
 
-from scim_server.db import utcnow
-from scim_server.keys import validate_directory_name
-from scim_server.models.sso import IdpConfig
-
-CONFIG_ROW_ID = 1
-DEFAULT_JIT_DIRECTORY = "sso"
 MAPPABLE_FIELDS = ("email", "user_name", "display_name", "first_name", "last_name", "groups")
 
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -36,7 +32,6 @@ class IdpSettings:
     slo_url: str | None = None
     attribute_map: dict[str, str] = field(default_factory=dict)  # field -> IdP attribute name
     allow_idp_initiated: bool = False
-    jit_directory: str = DEFAULT_JIT_DIRECTORY
 
     def validated(self) -> "IdpSettings":
         """Return self after checking every field; raise :class:`IdpConfigError` otherwise."""
@@ -47,14 +42,14 @@ class IdpSettings:
             _check_url(self.slo_url, "SLO URL")
         if not self.certificates:
             raise IdpConfigError("at least one IdP signing certificate is required")
-        unknown = set(self.attribute_map) - set(MAPPABLE_FIELDS)
-        if unknown:
-            raise IdpConfigError(f"unknown attribute mapping field(s): {', '.join(sorted(unknown))}")
-        try:
-            validate_directory_name(self.jit_directory)
-        except ValueError as exc:
-            raise IdpConfigError(str(exc)) from None
+        check_attribute_map(self.attribute_map)
         return self
+
+
+def check_attribute_map(attribute_map: dict[str, str]) -> None:
+    unknown = set(attribute_map) - set(MAPPABLE_FIELDS)
+    if unknown:
+        raise IdpConfigError(f"unknown attribute mapping field(s): {', '.join(sorted(unknown))}")
 
 
 def _check_url(url: str, what: str) -> None:
@@ -102,36 +97,6 @@ def describe_certificate(pem: str) -> dict[str, str]:
         "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
         "expired": str(cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)).lower(),
     }
-
-
-def load_idp(session: Session) -> IdpSettings | None:
-    row = session.get(IdpConfig, CONFIG_ROW_ID)
-    if row is None:
-        return None
-    return IdpSettings(
-        entity_id=row.entity_id,
-        sso_url=row.sso_url,
-        slo_url=row.slo_url,
-        certificates=parse_certificates(row.certificates_pem),
-        attribute_map=dict(row.attribute_map or {}),
-        allow_idp_initiated=row.allow_idp_initiated,
-        jit_directory=row.jit_directory,
-    )
-
-
-def save_idp(session: Session, idp: IdpSettings) -> None:
-    """Validate and store ``idp`` as the one trusted IdP (replacing any previous one)."""
-    idp.validated()
-    row = session.get(IdpConfig, CONFIG_ROW_ID) or IdpConfig(id=CONFIG_ROW_ID)
-    row.entity_id = idp.entity_id
-    row.sso_url = idp.sso_url
-    row.slo_url = idp.slo_url
-    row.certificates_pem = "".join(idp.certificates)
-    row.attribute_map = dict(idp.attribute_map)
-    row.allow_idp_initiated = idp.allow_idp_initiated
-    row.jit_directory = idp.jit_directory
-    row.updated_at = utcnow()
-    session.add(row)
 
 
 def as_dict(idp: IdpSettings) -> dict[str, Any]:

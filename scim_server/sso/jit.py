@@ -1,11 +1,8 @@
-"""Just-in-time provisioning of a SAML-authenticated visitor as a SCIM user.
+"""Just-in-time provisioning of a signed-in visitor as a SCIM user of the connection's directory.
 
-The visitor is looked up by e-mail **across all directories**. That is an explicit exception to
-"every query carries its directory": a SAML login proves a person, not a SCIM connection, and the
-person may have been pushed by any IdP's SCIM connection; creating a second user for them would
-give JSM a duplicate customer. The lookup only reads. Changes are made only to users in the SSO
-(JIT) directory, which the SSO shim owns: an IdP-pushed directory's users and memberships are
-never altered here.
+Only called for a directory the login may write to (``sso/identity.py`` decides): the user is
+looked up in that directory alone (exact e-mail comparison), created when absent, and its names
+and groups follow what the IdP sends at each login.
 
 Writes are SCIM operations of the handler (``scim_server.handler``: create, and PATCH of names and
 of group members), so JIT users and groups are validated, indexed, audited and marked for
@@ -22,13 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scim_server import handler, store
 from scim_server.db import transaction
-from scim_server.models import User
 from scim_server.scim.attributes import GROUP_SCHEMA, USER_SCHEMA
 from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MEMBERS
 from scim_server.sso.attributes import Identity
+from scim_server.sso.identity import find_user, stored_email
 from scim_server.store import Scope
-from scim_server.store.directories import directory_name, ensure_directory
+from scim_server.store.directories import ensure_directory
 
 log = logging.getLogger(__name__)
 
@@ -44,54 +41,38 @@ class ProvisioningError(ValueError):
 @dataclass(frozen=True)
 class ProvisionedUser:
     user_id: str
-    directory_id: int
-    directory_name: str
+    email: str
     created: bool
     active: bool
 
 
-def provision(factory: sessionmaker[Session], identity: Identity, jit_directory: str) -> ProvisionedUser:
+def provision(factory: sessionmaker[Session], identity: Identity, directory: str) -> ProvisionedUser:
     """Find or create the SCIM user for ``identity``; retried when a concurrent login wins a race."""
     for attempt in range(ATTEMPTS):
         try:
             with transaction(factory) as session:
-                return _provision(session, identity, jit_directory)
+                return _provision(session, identity, directory)
         except (IntegrityError, ScimError) as exc:
             if isinstance(exc, ScimError) and exc.status != 409:
                 raise ProvisioningError(exc.detail) from None
-            if attempt == ATTEMPTS - 1:
-                raise
+            if attempt == ATTEMPTS - 1:  # e.g. a look-alike of an existing userName (Unicode lower-case)
+                raise ProvisioningError("the user conflicts with an existing one") from None
             log.info("JIT provisioning raced with a concurrent login; retrying")
     raise AssertionError("unreachable")
 
 
-def find_user_by_email(session: Session, email: str, jit_directory_id: int | None = None) -> User | None:
-    """The best match for ``email`` in any directory (admin-level lookup, see the module doc).
-
-    IdP-pushed directories win over the JIT directory, active users over inactive ones, then the
-    oldest user.
-    """
-    users = store.users_with_email(session, email)
-    if not users:
-        return None
-    return min(users, key=lambda u: (u.directory_id == jit_directory_id, not u.active, u.created_at))
-
-
-def _provision(session: Session, identity: Identity, jit_directory: str) -> ProvisionedUser:
-    directory = ensure_directory(session, jit_directory)
+def _provision(session: Session, identity: Identity, directory_name: str) -> ProvisionedUser:
+    directory = ensure_directory(session, directory_name)
     caller = handler.Caller(Scope(directory_id=directory.id), base_url="")
-    user = find_user_by_email(session, identity.email, directory.id)
+    user = find_user(session, directory.id, identity.email)
     if user is None:
         user_id = handler.create(session, handler.USERS, caller, _document(identity), ID_ONLY).resource_id
-        active, created = True, True
-    elif user.directory_id == directory.id:
-        user_id, active, created = user.id, bool(user.active), False
-        handler.patch(session, handler.USERS, caller, user_id, _patch(_name_operations(identity)), ID_ONLY)
+        email, active, created = identity.email, True, True
     else:
-        return ProvisionedUser(user.id, user.directory_id, directory_name(session, user.directory_id), False,
-                               bool(user.active))
+        user_id, email, active, created = user.id, stored_email(user, identity.email), bool(user.active), False
+        handler.patch(session, handler.USERS, caller, user_id, _patch(_name_operations(identity)), ID_ONLY)
     _sync_groups(session, caller, user_id, identity.groups)
-    return ProvisionedUser(user_id, directory.id, jit_directory, created, active)
+    return ProvisionedUser(user_id, email, created, active)
 
 
 def _name(identity: Identity) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Import of the IdP's SAML metadata from a file or an https URL, parsed safely.
 
-The fetch is bounded (timeout, size cap, https only: the metadata carries the certificate we
-will trust, so it must not travel over plain http). The metadata's own signature is not
-verified: the admin chooses the source, as with a manually entered certificate.
+A URL is fetched with ``scim_server.outbound.fetch``: bounded (total deadline, size cap), https
+on a public address only (the metadata carries the certificate we will trust), redirects
+checked the same way; http and loopback/private addresses only with
+``JSM_SCIM_ALLOW_PRIVATE_IDP_URLS=true``. The metadata's own signature is not verified: the
+admin chooses the source, as with a manually entered certificate.
 """
 from __future__ import annotations
 
@@ -10,15 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 from lxml import etree
 
+from scim_server import outbound
 from scim_server.sso.idp_config import IdpConfigError, parse_certificates
 from scim_server.sso.safexml import NS, MalformedXml, UnsafeXml, parse_untrusted, text_of
 from scim_server.sso.sp import BINDING_REDIRECT
 
 MAX_METADATA_BYTES = 2 * 1024 * 1024
-FETCH_TIMEOUT_SECONDS = 10
 
 
 class MetadataError(IdpConfigError):
@@ -33,12 +34,16 @@ class IdpMetadata:
     certificates: tuple[str, ...]
 
 
-def read_source(source: str) -> bytes:
-    """The bytes of ``source``: a local file path, a ``file://`` URL or an ``https://`` URL."""
+def read_source(source: str, allow_private: bool = False) -> bytes:
+    """The bytes of ``source``: a local file path, a ``file://`` URL or an ``https://`` URL
+    (``http://`` too when ``allow_private``)."""
     parts = urlsplit(source)
     scheme = parts.scheme.lower()
-    if scheme == "https":
-        return _fetch(source)
+    if scheme == "https" or (scheme == "http" and allow_private):
+        try:
+            return outbound.fetch(source, allow_private=allow_private, max_bytes=MAX_METADATA_BYTES)
+        except outbound.OutboundRefused as exc:
+            raise MetadataError(str(exc)) from None
     if scheme == "file":
         path = Path(parts.path)
     elif scheme == "":
@@ -50,22 +55,6 @@ def read_source(source: str) -> bytes:
             data = handle.read(MAX_METADATA_BYTES + 1)
     except OSError as exc:
         raise MetadataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _capped(data)
-
-
-def _fetch(url: str) -> bytes:
-    try:
-        with requests.get(url, timeout=FETCH_TIMEOUT_SECONDS, stream=True, allow_redirects=True) as response:
-            if urlsplit(response.url).scheme != "https":
-                raise MetadataError("the metadata URL redirected away from https")
-            response.raise_for_status()
-            data = b""
-            for chunk in response.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > MAX_METADATA_BYTES:
-                    break
-    except requests.RequestException as exc:
-        raise MetadataError(f"cannot fetch {url}: {exc}") from None
     return _capped(data)
 
 

@@ -59,6 +59,22 @@ def safe_target(relay_state: str | None, public_url: str | None = None) -> str |
     return relay_state if PORTAL_PATH.match(relay_state) else None
 
 
+_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1999}\Z")
+
+
+def safe_next(value: str | None, public_url: str | None = None) -> str | None:
+    """``value`` if it is a relative path on this host (``/x...``, not ``//host`` or ``/\\host``), else None.
+
+    Our own absolute URLs ``PUBLIC_URL/...`` are accepted as their path. Backslashes, control and
+    non-ASCII characters never pass, so a browser cannot read the value as another host.
+    """
+    if not value or len(value) > 2000:
+        return None
+    if public_url and value.startswith(public_url.rstrip("/") + "/"):
+        value = value[len(public_url.rstrip("/")) :]
+    return value if _NEXT.match(value) else None
+
+
 def make_client(services: Services) -> JsmClient:
     """The JSM client from the sync feature's factory."""
     from scim_server.sync.jsm import make_jsm_client

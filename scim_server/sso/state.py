@@ -1,55 +1,29 @@
-"""Server-side SAML protocol state: issued AuthnRequest IDs and consumed assertion IDs.
+"""Server-side SAML protocol state: consumed assertion IDs and assertions parked for a browser hop.
 
-Both live in the database so that every worker process agrees; consuming is atomic (a DELETE
-that only one caller can win, an INSERT on a primary key) so a Response can log in once.
+Both rows are written only after a Response's signature verified (never for anonymous
+visitors), and both expire. Consuming is atomic (an INSERT on a primary key, a DELETE only one
+caller can win), so every worker process agrees and a Response can log in once.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+import secrets
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scim_server.db import utcnow
-from scim_server.models.sso import AuthnRequestRecord, ConsumedAssertion
+from scim_server.models.sso import ConsumedAssertion, PendingLoginRecord
 
-REQUEST_TTL = dt.timedelta(minutes=15)
 PURPOSE_LOGIN = "login"
 PURPOSE_TEST = "test"
-
-
-@dataclass(frozen=True)
-class IssuedRequest:
-    id: str
-    purpose: str
-    target: str | None
+PARK_TTL = dt.timedelta(seconds=60)
 
 
 class AssertionReplayed(Exception):
     """The assertion ID was accepted before."""
-
-
-def remember_request(session: Session, request: IssuedRequest, now: dt.datetime | None = None) -> None:
-    now = now or utcnow()
-    purge_expired(session, now)
-    session.add(
-        AuthnRequestRecord(
-            id=request.id, purpose=request.purpose, target=request.target, expires_at=now + REQUEST_TTL
-        )
-    )
-
-
-def consume_request(session: Session, request_id: str, now: dt.datetime) -> IssuedRequest | None:
-    """Take the issued request ``request_id`` out of the cache; None if unknown, expired or taken."""
-    row = session.scalar(select(AuthnRequestRecord).where(AuthnRequestRecord.id == request_id))
-    if row is None or row.expires_at <= now:
-        return None
-    issued = IssuedRequest(row.id, row.purpose, row.target)
-    session.expunge(row)
-    result = session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.id == request_id))
-    return issued if result.rowcount == 1 else None
 
 
 def consume_assertion(session: Session, assertion_id: str, expires_at: dt.datetime) -> None:
@@ -64,6 +38,31 @@ def consume_assertion(session: Session, assertion_id: str, expires_at: dt.dateti
         raise AssertionReplayed(assertion_id) from None
 
 
+def _digest(handle: str) -> str:
+    return hashlib.sha256(handle.encode("ascii", "replace")).hexdigest()
+
+
+def park(session: Session, payload: dict[str, Any], now: dt.datetime) -> str:
+    """Keep a verified login ``payload`` for ``PARK_TTL``; returns the one-time handle."""
+    handle = secrets.token_urlsafe(32)
+    session.add(PendingLoginRecord(id=_digest(handle), payload=payload, expires_at=now + PARK_TTL))
+    return handle
+
+
+def take_parked(session: Session, handle: str, now: dt.datetime) -> dict[str, Any] | None:
+    """The payload parked under ``handle`` (removed at once); None if unknown, expired or taken."""
+    if not handle or len(handle) > 100:
+        return None
+    key = _digest(handle)
+    row = session.scalar(select(PendingLoginRecord).where(PendingLoginRecord.id == key))
+    if row is None or row.expires_at <= now:
+        return None
+    payload = dict(row.payload)
+    session.expunge(row)
+    result = session.execute(delete(PendingLoginRecord).where(PendingLoginRecord.id == key))
+    return payload if result.rowcount == 1 else None
+
+
 def purge_expired(session: Session, now: dt.datetime) -> None:
-    session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
     session.execute(delete(ConsumedAssertion).where(ConsumedAssertion.expires_at < now))
+    session.execute(delete(PendingLoginRecord).where(PendingLoginRecord.expires_at < now))

@@ -9,7 +9,8 @@ from scim_server.app import create_app
 from scim_server.db import transaction
 from scim_server.services import services_of
 from scim_server.settings import Settings
-from scim_server.sso.idp_config import IdpSettings, save_idp
+from scim_server.sso.connections import save_idp
+from scim_server.sso.idp_config import IdpSettings
 from tests.sso.idp import SamlIdp, form
 
 ACS = "/saml/acs"
@@ -69,6 +70,14 @@ def configure_idp(session_factory, idp_settings: IdpSettings) -> None:
         save_idp(session, idp_settings)
 
 
+def session_cookie(response) -> str | None:
+    """The Set-Cookie header of the login session cookie in ``response``, if it sets one."""
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith("session="):
+            return header
+    return None
+
+
 class Browser:
     """Drives the SP-initiated flow through a Flask test client, following no redirect itself."""
 
@@ -82,7 +91,12 @@ class Browser:
         return self.idp.read_request(response.headers["Location"])
 
     def post(self, xml: bytes, relay_state: str | None = None):
-        return self.client.post(ACS, data=form(xml, relay_state))
+        """POST to the ACS and, like a browser, follow the hop to ``/saml/continue`` when there is one."""
+        response = self.client.post(ACS, data=form(xml, relay_state))
+        location = response.headers.get("Location", "")
+        if response.status_code == 303 and location.startswith("/saml/continue?"):
+            return self.client.get(location)
+        return response
 
     def login(self, path: str = "/portal/1", **response_options):
         request_id, relay = self.start(path)

@@ -9,11 +9,11 @@ from lxml import etree
 
 from scim_server.cli import main
 from scim_server.services import services_of
-from scim_server.sso.idp_config import load_idp
+from scim_server.sso.connections import load_idp
 from scim_server.sso.metadata import MetadataError, parse_idp_metadata, read_source
 from scim_server.sso.portal import safe_target
 from scim_server.sso.testlink import make_test_link
-from tests.sso.conftest import Browser, configure_idp
+from tests.sso.conftest import Browser, configure_idp, session_cookie
 from tests.sso.idp import SSO_URL, SamlIdp
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -132,7 +132,7 @@ def test_admin_test_page_needs_a_valid_signed_link(client, idp, app, session_fac
     assert page.status_code == 200
     text = page.data.decode()
     assert "department" in text and "Support" in text and "tess@example.com" in text
-    assert "Set-Cookie" not in page.headers  # nobody was logged in
+    assert session_cookie(page) is None  # nobody was logged in
     from sqlalchemy import func, select
 
     from scim_server.models import User
@@ -192,5 +192,5 @@ def test_invalid_portal_id_and_unconfigured_sso(client, caplog):
     response = client.get("/portal/1")
     assert response.status_code == 503 and b"not been set up" in response.data
     posted = client.post("/saml/acs", data={"SAMLResponse": "PHg+"})
-    assert posted.status_code == 503 and b"not been set up" in posted.data and "Set-Cookie" not in posted.headers
+    assert posted.status_code == 503 and b"not been set up" in posted.data and session_cookie(posted) is None
     assert [r.getMessage() for r in caplog.records if "no IdP is configured" in r.getMessage()] != []

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from scim_server.models import Directory, Group, GroupMember, User
-from tests.sso.conftest import Browser, configure_idp
+from tests.sso.conftest import Browser, configure_idp, session_cookie
 from tests.sso.idp import form
 
 
@@ -25,7 +25,7 @@ def test_login_provisions_user_and_lands_on_portal(browser, session_factory, jsm
     assert user is not None and user.active
     assert user.display_name == "Alice Example" and user.primary_email == "alice@example.com"
     with session_factory() as session:
-        assert session.get(Directory, user.directory_id).name == "sso"
+        assert session.get(Directory, user.directory_id).name == "default"
         groups = session.scalars(
             select(Group.display_name).join(GroupMember).where(GroupMember.user_id == user.id)
         ).all()
@@ -60,7 +60,7 @@ def test_session_then_portal_link_redirects_without_idp(browser, client, jsm_emu
 
 def test_session_cookie_flags(browser):
     response = browser.login("/portal/1")
-    cookie = response.headers["Set-Cookie"]
+    cookie = session_cookie(response)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # public URL is http in this test
 
@@ -81,7 +81,7 @@ def test_secure_cookie_when_public_url_is_https(make_app, tmp_path, session_fact
     response = client.post("https://sso.example.test/saml/acs", data=form(xml, relay))
     assert response.status_code == 302, response.data
     assert response.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/1"
-    cookie = response.headers["Set-Cookie"]
+    cookie = session_cookie(response)
     assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("https://sso.example.test/portal/2").headers["Location"].endswith("/portal/2")
 
@@ -117,14 +117,14 @@ def test_deactivated_user_cannot_log_in(browser, session_factory, auth, client, 
     response = browser.login("/portal/1", email="carol@example.com")
     assert response.status_code == 403
     assert b"Your account is deactivated" in response.data
-    assert "Set-Cookie" not in response.headers
+    assert session_cookie(response) is None
     assert any("SAML login refused" in r.getMessage() and "deactivated" in r.getMessage() for r in caplog.records)
     assert client.get("/portals").status_code == 302  # not logged in: the list starts a new login
 
 
 def test_second_login_updates_jit_groups(browser, session_factory):
     browser.login("/portal/1", attributes={"email": ["dan@example.com"], "groups": ["A", "B"]}, email="dan@example.com")
-    browser.client.get("/saml/logout")
+    browser.client.post("/logout")
     browser.login("/portal/1", attributes={"email": ["dan@example.com"], "groups": ["B", "C"]}, email="dan@example.com")
     user = jit_user(session_factory, "dan@example.com")
     with session_factory() as session:
@@ -193,7 +193,7 @@ def test_login_over_a_real_socket(make_app, idp, jsm_emulator):
         done = http.post(f"{base}/saml/acs", data=form(xml, relay), allow_redirects=False, timeout=10)
         assert done.status_code == 302
         assert done.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/1"
-        assert "HttpOnly" in done.headers["Set-Cookie"]
+        assert "HttpOnly" in done.headers["Set-Cookie"] and "session=" in done.headers["Set-Cookie"]
         again = http.get(f"{base}/portal/2", allow_redirects=False, timeout=10)
         assert again.headers["Location"] == f"{jsm_emulator.url}/servicedesk/customer/portal/2"
         portal = requests.get(again.headers["Location"], timeout=10, allow_redirects=False)

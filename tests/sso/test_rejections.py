@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from scim_server.models import User
 from tests.fixtures.server import serve_wsgi
-from tests.sso.conftest import configure_idp
+from tests.sso.conftest import configure_idp, session_cookie
 from tests.sso.idp import NS, SAML, SAMLP, set_attribute, set_text, shift_times
 
 REJECTED = "SAML response rejected"
@@ -42,7 +42,7 @@ def assert_refused(browser, caplog, session_factory):
         body = response.data.decode()
         assert "Sign-in failed" in body and page in body, body
         assert "Location" not in response.headers
-        assert "Set-Cookie" not in response.headers  # no session cookie
+        assert session_cookie(response) is None  # no session cookie
         messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any(REJECTED in m and reason_fragment in m for m in messages), messages
         assert not any("alice@example.com" in m or "mallory" in m for m in messages)  # no assertion contents
@@ -112,7 +112,7 @@ REPLAYED = "This sign-in response was already used."
 def test_replayed_response(browser, new_request, assert_refused):
     xml = browser.idp.response_xml(new_request())
     assert browser.post(xml).status_code == 302
-    browser.client.get("/saml/logout")
+    browser.client.post("/logout")
     assert_refused(browser.post(xml), "replayed", page=REPLAYED, users=1)
 
 
@@ -121,7 +121,7 @@ def test_replayed_idp_initiated_response(browser, session_factory, assert_refuse
     configure_idp(session_factory, browser.idp.settings(allow_idp_initiated=True))
     xml = browser.idp.response_xml(None)
     assert browser.post(xml, relay_state="1").status_code == 302
-    browser.client.get("/saml/logout")
+    browser.client.post("/logout")
     assert_refused(browser.post(xml, relay_state="1"), "replayed", page=REPLAYED, users=1)
 
 
@@ -192,7 +192,7 @@ def test_no_email_refused_with_clear_page(browser, new_request, caplog, session_
     response = browser.post(xml)
     assert response.status_code == 400
     assert b"did not send an e-mail address" in response.data
-    assert "Set-Cookie" not in response.headers
+    assert session_cookie(response) is None
     assert any("SAML login refused" in r.getMessage() and "no e-mail" in r.getMessage() for r in caplog.records)
     assert user_count(session_factory) == 0
     assert browser.client.get("/portals").status_code == 302
