@@ -387,6 +387,12 @@ def oidc_callback():
         return refusal(403, "Sign-in failed", "Your identity provider did not sign you in.",
                        f"OIDC provider returned error={request.args.get('error', '')[:100]!r} "
                        f"(connection {connection.name})")
+    returned_issuer = request.args.get("iss")
+    if returned_issuer is not None and returned_issuer != connection.oidc.issuer:  # RFC 9207 mix-up defence
+        response = refusal(400, "Sign-in failed", "The sign-in response was not valid.",
+                           f"callback iss {returned_issuer[:200]!r} is not the connection's issuer "
+                           f"(connection {connection.name})", "OIDC")
+        return _forget(response, entry)
     try:
         claims = _verified_claims(connection, entry, request.args.get("code") or "")
     except OidcRejected as exc:
