@@ -108,6 +108,7 @@ class OidcProviders:
         self._lock = threading.Lock()
         self._metadata: dict[str, tuple[ProviderMetadata, float]] = {}
         self._keys: dict[str, tuple[KeySet, float]] = {}
+        self._refreshed: dict[str, float] = {}
 
     def _get(self, url: str, what: str) -> dict[str, Any]:
         try:
@@ -127,10 +128,16 @@ class OidcProviders:
         return metadata
 
     def key_set(self, metadata: ProviderMetadata, refresh: bool = False) -> KeySet:
-        """The issuer's JWKS; ``refresh`` refetches it unless that happened in the last 30 seconds."""
+        """The issuer's JWKS; ``refresh`` refetches it, unless a refresh already happened in the last
+        ``JWKS_REFRESH_SECONDS`` (unknown key IDs cannot make us hammer the provider)."""
         with self._lock:
             cached = self._keys.get(metadata.issuer)
-        if cached and (not refresh or self._clock() - cached[1] < JWKS_REFRESH_SECONDS):
+            last_refresh = self._refreshed.get(metadata.issuer)
+            if cached and refresh and last_refresh is not None and self._clock() - last_refresh < JWKS_REFRESH_SECONDS:
+                return cached[0]
+            if refresh:
+                self._refreshed[metadata.issuer] = self._clock()
+        if cached and not refresh:
             return cached[0]
         document = self._get(metadata.jwks_uri, "OIDC JWKS")
         try:

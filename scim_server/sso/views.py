@@ -378,15 +378,16 @@ def oidc_callback():
     entry = binding.find_pending(binding.read_pending(services(), request), state)
     if entry is None:
         return refusal(400, "Sign-in failed", "This sign-in attempt is unknown or has expired. Please sign in again.",
-                       "OIDC callback: state matches no login started in this browser "
-                       "(unknown, expired, already used, or started in another browser)")
+                       "callback state matches no login started in this browser "
+                       "(unknown, expired, already used, or started in another browser)", "OIDC")
     connection = load_connection(db_session(), entry.connection)
     if connection is None or connection.kind != OIDC:
-        return refusal(400, "Sign-in failed", "Please sign in again.", "OIDC callback: the connection was removed")
+        return refusal(400, "Sign-in failed", "Please sign in again.", "the connection was removed during the login",
+                       "OIDC")
     if request.args.get("error"):
         return refusal(403, "Sign-in failed", "Your identity provider did not sign you in.",
-                       f"OIDC provider returned error={request.args.get('error', '')[:100]!r} "
-                       f"(connection {connection.name})")
+                       f"the provider returned error={request.args.get('error', '')[:100]!r} "
+                       f"(connection {connection.name})", "OIDC")
     returned_issuer = request.args.get("iss")
     if returned_issuer is not None and returned_issuer != connection.oidc.issuer:  # RFC 9207 mix-up defence
         response = refusal(400, "Sign-in failed", "The sign-in response was not valid.",
