@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from flask import Request, Response
 
-from scim_server.app import Services
+from scim_server.services import Services
 from scim_server.sso.sealed import SealBroken, seal, unseal
 
 COOKIE = "jsm_scim_login"

@@ -14,19 +14,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scim_server.models import Directory, User, UserValue
-from scim_server.sso.attributes import Identity, ascii_lower
+from scim_server.models import Directory, User
+from scim_server.sso.attributes import Identity
 from scim_server.sso.connections import Connection, directory_has_scim_key, jit_enabled
+from scim_server.sso.jit import ProvisioningError, provision
+from scim_server.sso.user_match import find_user, stored_email
 from scim_server.store.directories import email_allowed
 
 log = logging.getLogger(__name__)
-
-def same_email(left: str | None, right: str | None) -> bool:
-    return left is not None and right is not None and ascii_lower(left) == ascii_lower(right)
-
 
 class LoginRefused(Exception):
     """A login we refuse: ``reason`` for the admin's log, ``title``/``message`` for the page."""
@@ -46,38 +44,6 @@ class LoginUser:
 
 def _directory_id(session: Session, name: str) -> int | None:
     return session.scalar(select(Directory.id).where(Directory.name == name))
-
-
-def user_emails(user: User) -> list[str]:
-    values = [e.get("value") for e in (user.document or {}).get("emails") or [] if isinstance(e, dict)]
-    return [v for v in values if isinstance(v, str)] + [user.user_name]
-
-
-def find_user(session: Session, directory_id: int, email: str) -> User | None:
-    """The user of the directory whose userName or an e-mail equals ``email`` (ASCII case-insensitive).
-
-    The indexed ``*_lower`` columns narrow the candidates; the exact comparison decides.
-    """
-    lowered = email.lower()
-    by_email = select(UserValue.user_id).where(UserValue.attribute == "emails", UserValue.value_lower == lowered)
-    candidates = session.scalars(
-        select(User).where(User.directory_id == directory_id,
-                           or_(User.user_name_lower == lowered, User.id.in_(by_email)))
-        .order_by(User.created_at)
-    ).all()
-    matching = [u for u in candidates if any(same_email(value, email) for value in user_emails(u))]
-    return min(matching, key=lambda u: (not u.active, u.created_at)) if matching else None
-
-
-def stored_email(user: User, asserted: str) -> str:
-    """The user's stored address equal to ``asserted`` (its primary e-mail when several are)."""
-    primary = user.primary_email
-    if same_email(primary, asserted):
-        return primary
-    for value in user_emails(user):
-        if same_email(value, asserted):
-            return value
-    return asserted
 
 
 def login_user_state(session: Session, directory: str, user_id: str) -> User | None:
@@ -117,8 +83,6 @@ def check_login_allowed(session: Session, connection: Connection, identity: Iden
 
 def resolve_login(factory: sessionmaker[Session], connection: Connection, identity: Identity) -> LoginUser:
     """Find (or, with JIT, create or refresh) the user ``identity`` names in the connection's directory."""
-    from scim_server.sso.jit import ProvisioningError, provision
-
     with factory() as session:
         user, jit = check_login_allowed(session, connection, identity)
         scim_managed = directory_has_scim_key(session, connection.directory)

@@ -23,7 +23,7 @@ from scim_server.scim.attributes import GROUP_SCHEMA, USER_SCHEMA
 from scim_server.scim.errors import ScimError
 from scim_server.scim.patch import MEMBERS
 from scim_server.sso.attributes import Identity
-from scim_server.sso.identity import find_user, stored_email
+from scim_server.sso.user_match import find_user, stored_email
 from scim_server.store import Scope
 from scim_server.store.directories import ensure_directory
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flask import session
 from sqlalchemy import delete
 
-from scim_server.app import db_session, services
+from scim_server.services import current_services as services, db_session
 from scim_server.db import transaction, utcnow
 from scim_server.models.sso import LoginSessionRecord
 

@@ -11,7 +11,7 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from scim_server.app import Services, installation_secret
+from scim_server.services import Services, installation_secret
 
 
 class SealBroken(ValueError):
