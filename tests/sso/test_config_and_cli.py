@@ -42,6 +42,7 @@ def run_cli(settings, *args):
         "JSM_SCIM_JSM_URL": settings.jsm_url,
         "JSM_SCIM_JSM_EMAIL": settings.jsm_email,
         "JSM_SCIM_JSM_API_TOKEN": settings.jsm_api_token,
+        "JSM_SCIM_ALLOW_PRIVATE_IDP_URLS": str(settings.allow_private_idp_urls).lower(),
     }
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 

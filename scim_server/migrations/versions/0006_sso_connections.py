@@ -8,6 +8,8 @@ Issued AuthnRequest IDs are no longer stored (they travel in the browser's bindi
 Revision ID: 0006
 Revises: 0005
 """
+import json
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -110,11 +112,18 @@ def _copy_single_idp() -> None:
     )
     bind.execute(connections.insert().values(
         name="default", kind="saml", directory_id=directory_id, jit=None,
-        attribute_map=row["attribute_map"] if isinstance(row["attribute_map"], dict) else {},
+        attribute_map=_as_dict(row["attribute_map"]),
         allow_idp_initiated=bool(row["allow_idp_initiated"]), saml_entity_id=row["entity_id"],
         saml_sso_url=row["sso_url"], saml_slo_url=row["slo_url"], saml_certificates_pem=row["certificates_pem"],
         created_at=row["updated_at"], updated_at=row["updated_at"],
     ))
+
+
+def _as_dict(value) -> dict:
+    """A JSON column read with plain SQL: a dict (PostgreSQL) or its text (SQLite)."""
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return value if isinstance(value, dict) else {}
 
 
 def downgrade() -> None:
