@@ -100,6 +100,7 @@ def live_server(database_url: str, jsm_emulator) -> Iterator[LiveBridge]:
             jsm_email="bridge@example.com",
             jsm_api_token="emulator-token",
             run_worker_in_process=False,
+            allow_private_idp_urls=True,  # the test IdPs listen on loopback
         )
         application = create_app(settings, migrate=False)
         late.target = application

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from scim_server.db import transaction
+from scim_server.services import services_of
 from scim_server.settings import Settings
 from scim_server.sso.connections import OIDC, SECRET_PURPOSE, Connection, OidcSettings, save_connection
 from scim_server.sso.sealed import seal
@@ -31,7 +32,7 @@ def settings(database_url: str, jsm_emulator) -> Settings:
 
 def add_oidc_connection(app, name: str, issuer: str, client_id: str, secret: str, directory: str = "acme",
                         domains: tuple[str, ...] = (), jit: bool | None = None, **options) -> Connection:
-    services = app.extensions["jsm_scim"]
+    services = services_of(app)
     connection = Connection(name, OIDC, directory, jit, options.pop("attribute_map", {}), domains,
                             oidc=OidcSettings(issuer, client_id, seal(services, SECRET_PURPOSE, secret),
                                               options.pop("scopes", ("openid", "email", "profile"))))
