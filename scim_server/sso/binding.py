@@ -31,7 +31,7 @@ COOKIE = "jsm_scim_login"
 PURPOSE = "login-binding"
 PENDING_TTL = 600  # seconds: long enough for an IdP login with MFA
 MAX_PENDING = 4
-MAX_COOKIE_CHARS = 3500
+MAX_COOKIE_CHARS = 3800
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,11 @@ def write_pending(services: Services, response: Response, pending: list[PendingL
     if not pending:
         response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite=samesite)
         return
-    value = seal(services, PURPOSE, json.dumps([asdict(p) for p in pending[-MAX_PENDING:]]))
+    kept = pending[-MAX_PENDING:]
+    value = seal(services, PURPOSE, json.dumps([asdict(p) for p in kept]))
+    while len(value) > MAX_COOKIE_CHARS and len(kept) > 1:  # browsers keep about 4 KB per cookie
+        kept = kept[1:]
+        value = seal(services, PURPOSE, json.dumps([asdict(p) for p in kept]))
     response.set_cookie(COOKIE, value, max_age=PENDING_TTL, path="/", secure=secure, httponly=True,
                         samesite=samesite)
 
