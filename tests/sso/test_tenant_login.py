@@ -293,3 +293,14 @@ def test_login_does_not_wait_for_a_slow_jsm(make_app, tmp_path, session_factory,
         jsm_emulator.emulator.set_faults()
     assert response.status_code == 302 and session_cookie(response) is not None
     assert waited < 4.0, waited  # one JSM request alone takes 4 s: the login did not wait for it
+
+
+def test_many_tabs_with_long_targets_keep_the_cookie_small_and_the_newest_login(client, alpha, jsm_emulator):
+    long_next = "/portals?" + "x" * 1500
+    for _ in range(6):
+        start = client.get(f"/login?login_hint=ann@alpha.test&next={long_next}")
+    assert len(client.get_cookie("jsm_scim_login").value) <= 3800
+    request_id, relay = alpha.read_request(start.headers["Location"])
+    xml = alpha.response_xml(request_id, email="ann@alpha.test", attributes={"email": ["ann@alpha.test"]})
+    done = Browser(client, alpha).post(xml, relay)
+    assert done.status_code == 302 and done.headers["Location"] == long_next
