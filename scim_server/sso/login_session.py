@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from flask import session
 from sqlalchemy import delete
 
-from scim_server.services import current_services as services, db_session
 from scim_server.db import transaction, utcnow
 from scim_server.models.sso import LoginSessionRecord
+from scim_server.services import current_services as services
+from scim_server.services import db_session
 
 SESSION_KEY = "sso_sid"
 SESSION_LIFETIME = dt.timedelta(hours=8)

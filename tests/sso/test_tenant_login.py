@@ -12,7 +12,7 @@ from scim_server.db import Base, transaction
 from scim_server.models import Directory, User
 from scim_server.sso.connections import SAML, Connection, save_connection
 from scim_server.sso.identity import login_user_state
-from scim_server.store.directories import claim_domains, ensure_directory
+from scim_server.store.directories import ensure_directory
 from tests.fixtures.db import issue_token
 from tests.sso.conftest import Browser, session_cookie
 from tests.sso.idp import SamlIdp

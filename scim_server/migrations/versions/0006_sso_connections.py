@@ -10,8 +10,8 @@ Revises: 0005
 """
 import json
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import scim_server.db
 
