@@ -70,7 +70,16 @@ def main(ctx: click.Context) -> None:
 
 def _register() -> None:
     from scim_server.cli import (  # noqa: F401
-        db, directories, emulator, idp, keys, ops, serve, sso, sso_atlassian, sync,
+        db,
+        directories,
+        emulator,
+        idp,
+        keys,
+        ops,
+        serve,
+        sso,
+        sso_atlassian,
+        sync,
     )
 
 

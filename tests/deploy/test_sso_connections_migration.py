@@ -1,4 +1,4 @@
-"""Migration 0006: the single SAML IdP of an existing installation becomes the connection ``default``."""
+"""Migration 0007: the single SAML IdP of an existing installation becomes the connection ``default``."""
 from __future__ import annotations
 
 from sqlalchemy import text
@@ -12,7 +12,7 @@ from tests.sso.idp import ENTITY_ID, SSO_URL
 def test_the_single_idp_becomes_connection_default(empty_database_url, tmp_path):
     engine = make_engine(empty_database_url)
     try:
-        upgrade(engine, "0005")
+        upgrade(engine, "0006")
         from tests.sso.idp import _key_and_cert
 
         _key, cert_path = _key_and_cert(tmp_path, "migration-idp")
@@ -31,7 +31,7 @@ def test_the_single_idp_becomes_connection_default(empty_database_url, tmp_path)
         assert connection.saml.entity_id == ENTITY_ID and connection.saml.sso_url == SSO_URL
         assert connection.saml.allow_idp_initiated is True
         assert connection.attribute_map == {"groups": "memberOf"} and len(connection.saml.certificates) == 1
-        downgrade(engine, "0005")
+        downgrade(engine, "0006")
         with engine.connect() as connection:
             row = connection.execute(text("SELECT entity_id, jit_directory FROM sso_idp_config")).one()
         assert tuple(row) == (ENTITY_ID, "default")

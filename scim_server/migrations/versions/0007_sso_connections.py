@@ -5,8 +5,8 @@ directory it created users in (the old default ``sso`` becomes ``default``, wher
 ``keys create`` puts SCIM users, so a one-company installation keeps meeting its SCIM users).
 Issued AuthnRequest IDs are no longer stored (they travel in the browser's binding cookie).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 import json
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import scim_server.db
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
