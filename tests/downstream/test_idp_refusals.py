@@ -132,7 +132,7 @@ def test_changing_the_registered_sp_invalidates_pending_requests(client, indepen
 
 
 def _scim_patch_active(client, session_factory, user_id: str, active: bool) -> None:
-    token = issue_token(session_factory, directory="sso")
+    token = issue_token(session_factory, directory="default")  # the default connection's directory
     response = client.patch(
         f"/scim/v2/Users/{user_id}",
         json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -160,7 +160,7 @@ def test_deactivated_customer_gets_no_response_and_loses_the_session(signed_in, 
 
 
 def test_deleted_customer_gets_no_response(signed_in, independent_sp, session_factory, caplog):
-    token = issue_token(session_factory, directory="sso")
+    token = issue_token(session_factory, directory="default")  # the default connection's directory
     deleted = signed_in.client.delete(f"/scim/v2/Users/{_user_id(session_factory)}",
                                       headers={"Authorization": f"Bearer {token}"})
     assert deleted.status_code == 204
