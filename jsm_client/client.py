@@ -6,21 +6,28 @@ https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-user-searc
 
 One client may be shared by threads: it holds a single ``requests.Session`` with a pooled
 adapter and no other mutable state.
+
+Every exchange is bounded (``jsm_client.bounded_http``): ``timeout`` is the total time of one
+attempt (connect, headers and the whole body, not per read), ``max_retry_seconds`` the total time
+of one call including its retries, ``max_body_bytes`` the largest body read. Redirects are never
+followed (a POST turned into a GET to another host would carry data there), and the site must be
+https unless it is on a loopback address (the emulator) or ``allow_http`` is set.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import itertools
 import json
 import logging
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from jsm_client import bounded_http
 from jsm_client.errors import JsmBadRequest, JsmConflict, JsmError, JsmNotFound, JsmUnavailable, error_class_for
 from jsm_client.models import Customer, Organization, ServiceDesk
 from jsm_client.retry import RETRYABLE_STATUSES, BackoffPolicy, parse_rate_limit_reset, parse_retry_after
@@ -44,6 +51,7 @@ USER_SEARCH = "/rest/api/3/user/search"
 PAGE_LIMIT = 50  # JSM's default and usual cap; the server may still return fewer.
 USER_SEARCH_PAGE = 50
 USER_SEARCH_MAX = 1000  # user/search only ever looks at the first 1000 matches.
+MAX_BODY_BYTES = 10 * 1024 * 1024  # a page of 50 customers is a few KB; nothing legitimate comes near
 
 _NO_BODY = object()
 # Transport failures worth retrying; SSLError (a ConnectionError) is not among them.
@@ -76,10 +84,14 @@ class JsmClient:
         pool_size: int = 20,
         desk_lookup_fallback: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        allow_http: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        check_site_url(base_url, allow_http=allow_http)
         self.base_url = base_url.rstrip("/")
+        self.max_body_bytes = max_body_bytes
         self.email = email
         self.timeout = timeout
         self.batch_size = batch_size
@@ -303,7 +315,8 @@ class JsmClient:
         route = f"{method} {template}"
         started = self._clock()
         for attempt in itertools.count(1):
-            outcome = self._attempt(method, path, route, params, body)
+            left = self.policy.max_retry_seconds - (self._clock() - started)
+            outcome = self._attempt(method, path, route, params, body, min(self.timeout, left))
             if isinstance(outcome, requests.Response) and outcome.status_code not in RETRYABLE_STATUSES:
                 return self._checked(outcome, method, path, attempt)
             wait = self.policy.next_wait(attempt, self._clock() - started, _retry_after(outcome))
@@ -318,24 +331,25 @@ class JsmClient:
         raise AssertionError("unreachable")
 
     def _attempt(
-        self, method: str, path: str, route: str, params: Mapping[str, Any] | None, body: Any
+        self, method: str, path: str, route: str, params: Mapping[str, Any] | None, body: Any, deadline_s: float
     ) -> requests.Response | requests.RequestException:
-        """One HTTP exchange: the response, or a retryable transport exception."""
-        kwargs: dict[str, Any] = {"params": params, "timeout": self.timeout}
+        """One bounded HTTP exchange: the response, or a retryable transport exception."""
+        kwargs: dict[str, Any] = {"params": params}
         if body is not _NO_BODY:
             kwargs["data"] = json.dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         try:
-            resp = self._session.request(method, self.base_url + path, **kwargs)
+            resp = bounded_http.send(self._session, method, self.base_url + path, deadline_s=deadline_s,
+                                     max_bytes=self.max_body_bytes, **kwargs)
         except requests.exceptions.SSLError as exc:
             self._notify(method, route, None)
             raise JsmError(f"TLS error ({type(exc).__name__})", method=method, path=path) from exc
         except _RETRYABLE_EXCEPTIONS as exc:
             self._notify(method, route, None)
             return exc
-        except requests.RequestException as exc:
+        except requests.RequestException as exc:  # BodyTooLarge among them: retrying would not help
             self._notify(method, route, None)
-            raise JsmError(f"request failed ({type(exc).__name__})", method=method, path=path) from exc
+            raise JsmError(f"request failed ({type(exc).__name__}: {exc})", method=method, path=path) from exc
         self._notify(method, route, resp.status_code)
         return resp
 
@@ -348,8 +362,12 @@ class JsmClient:
             log.exception("on_call hook failed for %s", route)
 
     def _checked(self, resp: requests.Response, method: str, path: str, attempts: int) -> requests.Response:
-        if resp.status_code < 400:
+        if resp.status_code < 300:
             return resp
+        if resp.status_code < 400:
+            where = urlsplit(resp.headers.get("Location", "")).netloc or "the same site"
+            raise JsmError(f"JSM answered a redirect (to {where}); redirects are not followed",
+                           status=resp.status_code, method=method, path=path, attempts=attempts)
         raise self._error(resp, method, path, attempts)
 
     def _give_up(
@@ -374,8 +392,27 @@ class JsmClient:
         return text
 
 
+def check_site_url(url: str, *, allow_http: bool = False) -> None:
+    """``ValueError`` unless ``url`` is https, or http on a loopback address (or ``allow_http``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and (allow_http or _is_loopback(parts.hostname)):
+        return
+    raise ValueError(f"the JSM site must be an https URL (http only on a loopback address), got {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _make_session(email: str, api_token: str, pool_size: int) -> requests.Session:
-    session = requests.Session()
+    session = bounded_http.bounded_session(pool_size)
     session.auth = (email, api_token)
     session.headers.update(
         {
@@ -385,9 +422,6 @@ def _make_session(email: str, api_token: str, pool_size: int) -> requests.Sessio
             "User-Agent": "jsm-scim-bridge",
         }
     )
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
     return session
 
 

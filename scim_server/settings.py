@@ -28,6 +28,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     # Hardening
+    allow_private_idp_urls: bool = False  # metadata/discovery URLs on http, loopback or private addresses
     max_body_bytes: int = 10 * 1024 * 1024
     rate_limit_per_key: float = 50.0  # sustained SCIM requests per second per key
     rate_limit_burst: int = 200
@@ -70,6 +71,7 @@ _FIELDS = {
     "MAPPINGS": ("mappings_path", str),
     "HOST": ("host", str),
     "PORT": ("port", int),
+    "ALLOW_PRIVATE_IDP_URLS": ("allow_private_idp_urls", "bool"),
     "MAX_BODY_BYTES": ("max_body_bytes", int),
     "RATE_LIMIT_PER_KEY": ("rate_limit_per_key", float),
     "RATE_LIMIT_BURST": ("rate_limit_burst", int),

@@ -71,19 +71,21 @@ def sync_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
 def status(cli: CliContext, as_json: bool) -> None:
-    """Pending, failed (dead), blocked and done jobs, and the oldest pending age."""
+    """Pending (of which retrying after a failed attempt), failed (dead), blocked and done jobs."""
     with transaction(cli.services().session_factory) as session:
         counts = outbox.status_counts(session)
         pending, oldest = outbox.queue_stats(session)
+        retrying = outbox.retrying_count(session)
         problems = [_problem(mark) for mark in outbox.problem_marks(session)]
-    document = {"pending": pending, "failed": counts[outbox.DEAD], "blocked": counts[outbox.BLOCKED],
-                "done": counts[outbox.DONE], "oldest_pending_age_seconds": oldest, "problems": problems}
+    document = {"pending": pending, "retrying": retrying, "failed": counts[outbox.DEAD],
+                "blocked": counts[outbox.BLOCKED], "done": counts[outbox.DONE],
+                "oldest_pending_age_seconds": oldest, "problems": problems}
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
     age = f"{oldest:.0f}s" if oldest is not None else "-"
-    click.echo(f"pending {pending} (oldest {age}), failed {document['failed']}, blocked {document['blocked']}, "
-               f"done {document['done']}")
+    click.echo(f"pending {pending} (oldest {age}, retrying {retrying}), failed {document['failed']}, "
+               f"blocked {document['blocked']}, done {document['done']}")
     if problems:
         table = Table("job", "status", "kind", "entity", "attempts", "last error")
         for p in problems:
@@ -92,7 +94,8 @@ def status(cli: CliContext, as_json: bool) -> None:
 
 
 def _problem(mark) -> dict:
-    return {"id": mark.id, "status": mark.status, "kind": mark.kind, "entity_id": mark.entity_id,
+    status = "retrying" if mark.status == outbox.PENDING else mark.status
+    return {"id": mark.id, "status": status, "kind": mark.kind, "entity_id": mark.entity_id,
             "directory_id": mark.directory_id, "attempts": mark.attempts, "last_error": mark.last_error,
             "updated_at": mark.updated_at.isoformat()}
 

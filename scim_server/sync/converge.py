@@ -14,7 +14,7 @@ from typing import Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict
+from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmUnavailable
 from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
@@ -79,8 +79,12 @@ class Converger:
         results: dict[str, Outcome | Exception] = {}
         refused: dict[str, str] = {}
         created: dict[str, tuple[Customer, bool]] = {}
+        outage: JsmUnavailable | None = None  # JSM down or too slow: fail the rest at once, visibly
         for user_id, email in wanting.items():
             if accounts[user_id] is not None:
+                continue
+            if outage is not None:
+                results[user_id] = outage
                 continue
             try:
                 created[user_id] = self._create_or_find(email, planner.customer_display_name(users[user_id], email))
@@ -88,6 +92,7 @@ class Converger:
                 refused[user_id] = f"JSM refused to create a customer for {email!r}: {exc.message}"
             except Exception as exc:  # noqa: BLE001 - recorded on this user's mark by the caller
                 results[user_id] = exc
+                outage = exc if isinstance(exc, JsmUnavailable) else None
         with transaction(self.session_factory) as session:
             for user_id, (customer, was_created) in created.items():
                 previous = known[user_id].email if user_id in known else None

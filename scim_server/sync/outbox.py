@@ -233,11 +233,20 @@ def status_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def retrying_count(session: Session) -> int:
+    """Pending marks whose last attempt failed (JSM down or too slow, say): waiting for a retry."""
+    return int(session.scalar(select(func.count()).where(_retrying())) or 0)
+
+
+def _retrying():
+    return and_(SyncMark.status == PENDING, SyncMark.attempts > 0)
+
+
 def problem_marks(session: Session, limit: int = 100) -> list[SyncMark]:
-    """Dead and blocked marks, newest first (what ``sync status`` lists)."""
+    """Dead, blocked and retrying marks, newest first (what ``sync status`` lists)."""
     query = (
         select(SyncMark)
-        .where(SyncMark.status.in_([DEAD, BLOCKED]))
+        .where(or_(SyncMark.status.in_([DEAD, BLOCKED]), _retrying()))
         .order_by(SyncMark.updated_at.desc())
         .limit(limit)
     )

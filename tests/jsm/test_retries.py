@@ -203,7 +203,7 @@ def test_read_timeouts_give_up_as_unavailable(jsm_emulator, jsm_client_factory, 
         client.get_organization("1")
 
     assert info.value.status is None
-    assert "ReadTimeout" in info.value.message
+    assert "DeadlineExceeded" in info.value.message
     assert jsm_calls.statuses() == [None, None]
 
 
