@@ -74,7 +74,10 @@ class AttributeField(fields.Field):
             if len(value) > 1:
                 raise ValidationError("Not a multi-valued attribute: expected one value.")
             value = value[0] if value else None
-        return self._one(value)
+        result = self._one(value)
+        if self.definition.required and (result is None or (isinstance(result, str) and not result.strip())):
+            raise ValidationError("A required attribute must have a non-blank value.")
+        return result
 
     def _one(self, value: Any) -> Any:
         if value is None:

@@ -24,6 +24,18 @@ blueprint = Blueprint("scim", __name__, url_prefix=PREFIX)
 
 
 @blueprint.before_request
+def _refuse_unstorable_url() -> None:
+    """A NUL in the path or the query reaches no resource and no database accepts it: refuse it
+    here, before any query (PostgreSQL would fail the statement)."""
+    if "\x00" in request.path:
+        raise ScimError(404, "Resource not found")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise ScimError(400, f"Query parameter {name!r} contains a NUL character",
+                            "invalidFilter" if name.lower() == "filter" else "invalidValue")
+
+
+@blueprint.before_request
 def _authenticate() -> None:
     session = db_session()
     key = authenticate(session, request.headers.get("Authorization"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, g, request
 
+from scim_server.scim import limits
 from scim_server.scim.errors import SCIM_MEDIA_TYPE, ScimError
 from scim_server.services import current_services
 from scim_server.store import Scope
@@ -27,16 +28,23 @@ def error_response(error: ScimError) -> Response:
 
 def json_body() -> Any:
     """The request's JSON body: 415 for a non-JSON Content-Type (none at all is accepted, as Okta
-    sends one create without it), 400 invalidSyntax for malformed JSON, 413 past the size limit."""
+    sends one create without it), 400 invalidSyntax for malformed or too deeply nested JSON, 400
+    invalidValue for values no database stores (``limits.check_json``), 413 past the size limit."""
     if request.content_type and request.mimetype not in ACCEPTED_MEDIA_TYPES:
         raise ScimError(415, f"Unsupported Content-Type {request.mimetype}; use {SCIM_MEDIA_TYPE}")
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ScimError(400, "The request body is empty", "invalidSyntax")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ScimError(400, f"Malformed JSON: {exc}", "invalidSyntax") from None
+    except RecursionError:
+        raise ScimError(400, f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels", "invalidSyntax") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ScimError(400, f"Malformed JSON: {exc}", "invalidSyntax") from None
+    limits.check_json(body)
+    return body
 
 
 def base_url() -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from scim_server import audit
 from scim_server.db import chunked, utcnow
 from scim_server.models import Group, User
+from scim_server.scim import limits
 from scim_server.scim.errors import ScimError, not_found
 from scim_server.store.filter_sql import filter_to_sql, sort_expression
 from scim_server.store.marks import mark_dirty
@@ -45,6 +46,7 @@ class ListQuery:
         """RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0."""
         start = params.get("startIndex")
         count = params.get("count")
+        limits.check_start_index(start)
         return cls(
             filter=params.get("filter"),
             sort_by=params.get("sortBy"),
