@@ -20,20 +20,19 @@ MAX_PATCH_OPERATIONS = 10_000  # Entra sends member changes in PATCHes of up to 
 MAX_FILTER_TERMS = 100  # attribute comparisons (and presence tests) in one filter
 MAX_FILTER_LENGTH = 10_000  # characters
 MAX_START_INDEX = 2**31 - 1
+MAX_COUNT = 1000  # resources per page (filter.maxResults); a larger count is served as this many
 MAX_INTEGER = 2**63 - 1  # integers in documents must fit a signed 64-bit value
 
 
 def limits_document() -> dict[str, int]:
     """The limits as published in ServiceProviderConfig (extension member ``limits``)."""
-    from scim_server.store.common import MAX_PAGE_SIZE
-
     return {
         "maxJsonDepth": MAX_JSON_DEPTH,
         "maxPatchOperations": MAX_PATCH_OPERATIONS,
         "maxFilterTerms": MAX_FILTER_TERMS,
         "maxFilterLength": MAX_FILTER_LENGTH,
         "maxStartIndex": MAX_START_INDEX,
-        "maxCount": MAX_PAGE_SIZE,
+        "maxCount": MAX_COUNT,
         "maxInteger": MAX_INTEGER,
     }
 

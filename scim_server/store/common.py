@@ -19,7 +19,7 @@ from scim_server.scim.errors import ScimError, not_found
 from scim_server.store.filter_sql import filter_to_sql, sort_expression
 from scim_server.store.marks import mark_dirty
 
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = limits.MAX_COUNT
 
 T = TypeVar("T")
 M = TypeVar("M", User, Group)
