@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scim_server.scim import limits
+
 DIRECTORY = Path(__file__).resolve().parent
 SCHEMA_FILES = ("user.json", "enterprise_user.json", "group.json")
 
@@ -33,4 +35,6 @@ def resource_types() -> list[dict[str, Any]]:
 
 def service_provider_config() -> dict[str, Any]:
     """The ServiceProviderConfig document, accurate to what the server implements."""
-    return copy.deepcopy(_load("service_provider_config.json"))
+    document = copy.deepcopy(_load("service_provider_config.json"))
+    document["filter"]["maxResults"] = limits.MAX_COUNT
+    return document

@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from scim_server.scim import limits
 from scim_server.scim.errors import ScimError
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -77,7 +78,10 @@ class PatchRequestSchema(Schema):
 
     @pre_load
     def _normalize(self, data: Any, **_: Any) -> Any:
-        return _canonical_keys(data, ("schemas", "Operations"))
+        data = _canonical_keys(data, ("schemas", "Operations"))
+        if isinstance(data, dict) and isinstance(data.get("Operations"), list):
+            limits.check_patch_operations(len(data["Operations"]))  # before building 10^5 objects
+        return data
 
 
 class ListQuerySchema(Schema):

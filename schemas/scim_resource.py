@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load
 
+from scim_server.scim import limits
 from scim_server.scim.attributes import (
     AttributeDef,
     core_schema,
@@ -88,6 +89,8 @@ class AttributeField(fields.Field):
         return None if result in EMPTY else result
 
     def _many(self, values: list[Any]) -> list[Any] | None:
+        if len(values) > limits.MAX_MULTI_VALUES:
+            raise ValidationError(f"At most {limits.MAX_MULTI_VALUES} values are accepted.")
         loaded, seen, errors = [], set(), {}
         for index, value in enumerate(values):
             try:

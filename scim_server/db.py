@@ -49,6 +49,21 @@ def rowcount(result: Result[Any]) -> int:
     return cast("CursorResult[Any]", result).rowcount
 
 
+#: What a client is told to wait (seconds) while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached, dropped the connection, stayed locked or the pool ran dry:
+    a condition that passes (answered 503 with Retry-After), not a bug (500)."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 

@@ -2,18 +2,22 @@
 
 Every answer, errors included, is ``application/scim+json``: a ScimError as its RFC 7644 §3.12
 body, unknown paths as 404, unsupported methods as 405 (Okta's test expects 405 for POST on the
-discovery endpoints), oversized bodies as 413, and anything unexpected as a logged 500.
+discovery endpoints), oversized bodies as 413, an unreachable database as 503 with Retry-After, and anything
+unexpected as a logged 500.
 """
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from scim_server import ratelimit
 from scim_server.api.scim_http import error_response
 from scim_server.auth import authenticate
+from scim_server.db import RETRY_AFTER_SECONDS, is_unavailable
 from scim_server.scim.errors import ScimError
 from scim_server.services import current_services, db_session
 
@@ -71,8 +75,18 @@ def _http_error(error: HTTPException) -> Response:
 
 @blueprint.errorhandler(Exception)
 def _unexpected(error: Exception) -> Response:
+    if is_unavailable(error):
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, type(error).__name__)
+        return error_response(ScimError(503, "The database is unavailable; retry later",
+                                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
     log.exception("Unexpected error in %s %s", request.method, request.path)
     return error_response(ScimError(500, "Internal server error"))
+
+
+# More specific than the application's own handler for database errors (ops.py), so that SCIM
+# requests get a SCIM-shaped 503.
+blueprint.errorhandler(DBAPIError)(_unexpected)
+blueprint.errorhandler(SqlalchemyTimeout)(_unexpected)
 
 
 def _routing_error(error: HTTPException):

@@ -1,8 +1,7 @@
 """Limits on what one SCIM request may ask for, so that no request can cost minutes of CPU.
 
-Each limit is published: in README ("Limits") and, where RFC 7644 §5 has a field for it, in
-``/ServiceProviderConfig`` (``filter.maxResults``, ``bulk.maxOperations``/``maxPayloadSize``)
-plus this server's own extension object ``limits`` there.
+Each limit is published in README ("Limits") and, where RFC 7644 §5 has a field for it, in
+``/ServiceProviderConfig`` (``filter.maxResults`` = :data:`MAX_COUNT`; bulk is not supported).
 
 :func:`check_json` walks a parsed request body once (iteratively, so no recursion limit is hit)
 and refuses nesting deeper than :data:`MAX_JSON_DEPTH`, strings that cannot be stored (lone
@@ -16,25 +15,14 @@ from typing import Any
 from scim_server.scim.errors import ScimError
 
 MAX_JSON_DEPTH = 32  # the deepest SCIM message (PATCH value with members) nests about 6 levels
-MAX_PATCH_OPERATIONS = 10_000  # Entra sends member changes in PATCHes of up to a few hundred ops
+MAX_PATCH_OPERATIONS = 10_000  # Okta removes members with one operation each: cheap set operations
+MAX_ATTRIBUTE_OPERATIONS = 1_000  # PATCH operations on attributes (not members) in one request
+MAX_MULTI_VALUES = 200  # values of one multi-valued attribute (emails, phoneNumbers, roles, ...)
 MAX_FILTER_TERMS = 100  # attribute comparisons (and presence tests) in one filter
 MAX_FILTER_LENGTH = 10_000  # characters
 MAX_START_INDEX = 2**31 - 1
 MAX_COUNT = 1000  # resources per page (filter.maxResults); a larger count is served as this many
 MAX_INTEGER = 2**63 - 1  # integers in documents must fit a signed 64-bit value
-
-
-def limits_document() -> dict[str, int]:
-    """The limits as published in ServiceProviderConfig (extension member ``limits``)."""
-    return {
-        "maxJsonDepth": MAX_JSON_DEPTH,
-        "maxPatchOperations": MAX_PATCH_OPERATIONS,
-        "maxFilterTerms": MAX_FILTER_TERMS,
-        "maxFilterLength": MAX_FILTER_LENGTH,
-        "maxStartIndex": MAX_START_INDEX,
-        "maxCount": MAX_COUNT,
-        "maxInteger": MAX_INTEGER,
-    }
 
 
 def check_json(value: Any) -> None:
@@ -81,7 +69,12 @@ def check_start_index(value: int | None) -> None:
         raise ScimError(400, f"startIndex must be at most {MAX_START_INDEX}", "invalidValue")
 
 
-def check_patch_operations(count: int) -> None:
-    if count > MAX_PATCH_OPERATIONS:
+def check_patch_operations(count: int, limit: int = MAX_PATCH_OPERATIONS, what: str = "operations") -> None:
+    if count > limit:
         # 413 as for a bulk request over bulk.maxOperations (RFC 7644 §3.7.4)
-        raise ScimError(413, f"A PATCH may carry at most {MAX_PATCH_OPERATIONS} operations; send several")
+        raise ScimError(413, f"A PATCH may carry at most {limit} {what}; send several requests")
+
+
+def check_multi_values(count: int, name: str) -> None:
+    if count > MAX_MULTI_VALUES:
+        raise ScimError(400, f"'{name}' may hold at most {MAX_MULTI_VALUES} values", "invalidValue")

@@ -37,6 +37,7 @@ from scim_server.scim.filter_ast import (
     ValuePath,
 )
 from scim_server.scim.paths import AttrPath, attribute_definition, resolve_attr_path
+from scim_server.scim import limits
 from scim_server.scim.tokens import Token, tokenize
 
 _OPERATOR_TOKENS = {op.upper(): op for op in (*COMPARISON_OPERATORS, "pr")}
@@ -66,6 +67,7 @@ class _Parser:
     scim_type: str
     position: int = 0
     depth: int = 0
+    terms: int = 0
     parent: AttrPath | None = None  # set inside "[...]": names are sub-attributes of this path
     text: str = field(default="", repr=False)
 
@@ -171,6 +173,9 @@ class _Parser:
                                  scim_type=self.scim_type)
 
     def comparison(self, path: AttrPath) -> Comparison:
+        self.terms += 1
+        if self.terms > limits.MAX_FILTER_TERMS:
+            raise self.error(f"The {self.kind()} has more than {limits.MAX_FILTER_TERMS} comparisons")
         operator = self.peek()
         if operator not in _OPERATOR_TOKENS:
             raise self.error(self.unexpected("expected an operator such as eq, co or pr"))

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from scim_server.scim import limits
 from scim_server.scim.attributes import GROUP, AttributeDef, core_schema, find_attribute, resolve_schema, schemas_for
 from scim_server.scim.errors import ScimError
 from scim_server.scim.filter_ast import PatchPath
@@ -223,6 +224,7 @@ class Patcher:
             existing = container.get(name) or []
             added = [item for item in new if item not in existing] if op == "add" else new
             elements = existing + added if op == "add" else new
+            limits.check_multi_values(len(elements), target.path)
             _single_primary(elements, added)
             container[name] = elements
         elif definition.is_complex:
@@ -278,6 +280,7 @@ class Patcher:
             if not matched:
                 matched = [self._synthesized_element(target)]
                 elements.append(matched[0])
+                limits.check_multi_values(len(elements), target.path)
             elements = self._update_matched(op, target, value, elements, matched)
             _single_primary(elements, matched)
         if definition.multi_valued:
@@ -409,8 +412,21 @@ def take_members(body: dict[str, Any]) -> tuple[str, ...]:
 def apply_patch(
     resource_type: str, document: dict[str, Any], operations: list[dict[str, Any]], resource_id: str
 ) -> PatchResult:
-    """Apply validated operations (``op`` lower-case, ``path``, ``value``) all-or-nothing."""
+    """Apply validated operations (``op`` lower-case, ``path``, ``value``) all-or-nothing.
+
+    Member operations are cheap set operations (up to ``limits.MAX_PATCH_OPERATIONS``); operations
+    on attributes each parse a path and rewrite the document, so fewer are accepted
+    (``limits.MAX_ATTRIBUTE_OPERATIONS``), and no multi-valued attribute grows past
+    ``limits.MAX_MULTI_VALUES``: together they bound the work of one request.
+    """
+    limits.check_patch_operations(len(operations))
     patcher = Patcher(resource_type, document, resource_id)
+    attribute_operations = 0
     for operation in operations:
+        member_changes = len(patcher.member_changes)
         patcher.apply(operation["op"], operation.get("path"), operation.get("value"))
+        if len(patcher.member_changes) == member_changes:
+            attribute_operations += 1
+            limits.check_patch_operations(attribute_operations, limits.MAX_ATTRIBUTE_OPERATIONS,
+                                          "operations on attributes")
     return patcher.result()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from scim2_filter_parser.lexer import SCIMLexer
 
+from scim_server.scim import limits
 from scim_server.scim.errors import ScimError
 
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -21,7 +22,7 @@ _BARE_LITERAL = re.compile(
     r"(true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?![\w.:$-])"
 )
 _JSON = json.JSONDecoder(strict=False)  # a tab inside a quoted value is data, not an error
-MAX_FILTER_LENGTH = 10_000
+MAX_FILTER_LENGTH = limits.MAX_FILTER_LENGTH
 
 
 @dataclass(frozen=True)

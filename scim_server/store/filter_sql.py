@@ -43,18 +43,23 @@ class _Translator:
     rows: tuple[AttrPath, RowSet] | None = None  # inside an EXISTS over this attribute's rows
 
     def translate(self, node: Filter) -> ColumnElement[bool]:
+        return self.costed(node)[0]
+
+    def costed(self, node: Filter) -> tuple[ColumnElement[bool], int]:
+        """The expression and its cost (see :func:`_cost`), summed bottom-up: linear in the filter."""
         if isinstance(node, And):
-            left, right = self.translate(node.left), self.translate(node.right)
-            if _cost(right) < _cost(left):  # same meaning; SQLite evaluates terms in the order given
+            (left, left_cost), (right, right_cost) = self.costed(node.left), self.costed(node.right)
+            if right_cost < left_cost:  # same meaning; SQLite evaluates terms in the order given
                 left, right = right, left
-            return and_(left, right)
+            return and_(left, right), left_cost + right_cost
         if isinstance(node, Or):
-            return or_(self.translate(node.left), self.translate(node.right))
+            (left, left_cost), (right, right_cost) = self.costed(node.left), self.costed(node.right)
+            return or_(left, right), left_cost + right_cost
         if isinstance(node, Not):
-            return not_(self.translate(node.operand))
-        if isinstance(node, ValuePath):
-            return self.value_path(node)
-        return self.comparison(node)
+            operand, cost = self.costed(node.operand)
+            return not_(operand), cost
+        expression = self.value_path(node) if isinstance(node, ValuePath) else self.comparison(node)
+        return expression, _cost(expression)  # one term: a bounded expression
 
     def value_path(self, node: ValuePath) -> ColumnElement[bool]:
         if attribute_definition(self.resource_type, node.path).multi_valued:
