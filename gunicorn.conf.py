@@ -3,8 +3,20 @@
 The bind address is the typed settings' ``host:port`` (JSM_SCIM_HOST / JSM_SCIM_PORT from the
 environment or ``.env``, default 127.0.0.1:8000, as for ``jsm-scim serve``; set JSM_SCIM_HOST=0.0.0.0
 to listen on every interface). Environment: WEB_CONCURRENCY (worker
-processes, default 2 x cores + 1, at most 8), GUNICORN_THREADS (threads per worker, default 4),
-GUNICORN_TIMEOUT (seconds, default 60). Metrics of all workers are merged through
+processes, default 2 x cores + 1, at most 8), GUNICORN_WORKER_CONNECTIONS (open connections per
+worker, default 1000), GUNICORN_TIMEOUT (seconds, default 60).
+
+Slow clients: the workers are gevent workers. Every connection is a greenlet, so a client that
+sends its headers one byte at a time (slowloris), or keeps an idle connection open, holds a few
+kilobytes, not one of a handful of threads: with the previous ``gthread`` workers about 25 such
+clients stopped the server answering at all. psycopg 3 (>= 3.1.14) cooperates with gevent's
+monkey-patching by itself (it waits on patched selectors, no psycogreen needed); the JSM client's
+deadline watchdog and the SQLAlchemy pool use patched threading primitives. SQLite calls block the
+worker while they run (they are short, and SQLite is the one-machine story: ``jsm-scim serve``).
+Requests are bounded (``scim_server/scim/limits.py``), so no greenlet holds the CPU for long.
+Each worker accepts at most ``worker_connections``; beyond that the kernel backlog holds them.
+An internet-facing deployment may still put a reverse proxy in front (TLS, request buffering);
+the server does not need one to survive slow clients. Metrics of all workers are merged through
 PROMETHEUS_MULTIPROC_DIR; when it is unset, a private temporary directory is created for this
 server, because per-worker registries would make /metrics answer for one random worker only.
 
@@ -32,8 +44,8 @@ def _int_env(name: str, default: int) -> int:
 _settings = load_settings()  # imports no part of the app: metrics must be set up first (below)
 bind = f"{_settings.host}:{_settings.port}"
 workers = _int_env("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, _MAX_WORKERS))
-worker_class = "gthread"
-threads = _int_env("GUNICORN_THREADS", 4)
+worker_class = "gevent"
+worker_connections = _int_env("GUNICORN_WORKER_CONNECTIONS", 1000)
 timeout = _int_env("GUNICORN_TIMEOUT", 60)
 graceful_timeout = 30
 keepalive = 5

@@ -2,6 +2,10 @@
 
 When no JSM site is configured, the built-in JSM emulator runs in-process and its URL is logged.
 Production runs ``gunicorn wsgi:app`` plus ``jsm-scim worker`` processes instead.
+
+HTTP is served by waitress, a production WSGI server: one event loop reads every request whole
+(headers and body) before a thread of a fixed pool runs the application, so idle or slowly
+sending clients cost a socket and a buffer, never a thread (``SERVER_OPTIONS``).
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import logging
 import threading
 
 import click
-from werkzeug.serving import WSGIRequestHandler, make_server
+from waitress.server import create_server
 
 from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.sync import configure_process_logging, stop_on_signals
@@ -62,10 +66,12 @@ def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> No
     from scim_server.sync.worker import run_worker
 
     # Bind first: with --port 0 the default public URL (SAML entity ID, links) needs the real port.
-    server = make_server(settings.host, settings.port, None, threaded=True, request_handler=_QuietRequestHandler)
+    holder: dict[str, object] = {}
+    server = create_server(lambda environ, start: holder["app"](environ, start), host=settings.host,
+                           port=settings.port, max_request_body_size=settings.max_body_bytes + 1, **SERVER_OPTIONS)
     if settings.port == 0:
-        settings = settings.with_overrides(port=server.server_port)
-    server.app = app = create_app(settings, migrate=True)
+        settings = settings.with_overrides(port=server.effective_port)
+    holder["app"] = app = create_app(settings, migrate=True)
     services = services_of(app)
     if emulator is not None:
         from scim_server.idp.emulator_link import connect_emulator_sso
@@ -76,27 +82,35 @@ def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> No
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",
                                   daemon=True)
         worker.start()
-    http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    http = threading.Thread(target=server.run, name="http", daemon=True)
     http.start()
-    log.info("serving on http://%s:%d (SCIM base %s/scim/v2)", settings.host, server.server_port,
+    log.info("serving on http://%s:%d (SCIM base %s/scim/v2)", settings.host, server.effective_port,
              settings.effective_public_url)
-    click.echo(f"jsm-scim serving on http://{settings.host}:{server.server_port}", err=True)
+    click.echo(f"jsm-scim serving on http://{settings.host}:{server.effective_port}", err=True)
     try:
         stop.wait()
     finally:
         log.info("shutting down")
-        server.shutdown()
-        server.server_close()
+        _stop_server(server)
+        http.join(timeout=10)
         if worker is not None:
             worker.join(timeout=30)
         services.engine.dispose()
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No werkzeug access line: the app already logs one per request (``jsm_scim.access``)."""
+#: waitress settings of ``serve``: the application's threads, and how many connections (idle or
+#: sending slowly) the event loop holds; an inactive connection is closed after ``channel_timeout``.
+SERVER_OPTIONS = {"threads": 8, "connection_limit": 1000, "channel_timeout": 60, "asyncore_use_poll": True,
+                  "ident": "jsm-scim-bridge", "clear_untrusted_proxy_headers": True}
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+
+def _stop_server(server) -> None:
+    """Close the listening socket and every connection; the event loop ends when none is left."""
+    for channel in list(server.active_channels.values()):
+        channel.will_close = True
+    server.pull_trigger()
+    server.close()
+    server.task_dispatcher.shutdown(timeout=5)
 
 
 def _worker_loop(run_worker, services, stop: threading.Event) -> None:
