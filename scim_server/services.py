@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from flask import Flask, current_app, g
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_server.private_files import read_or_create_secret, write_new_secret
 from scim_server.db import make_engine, make_session_factory, transaction, upgrade
 from scim_server.models import InstanceValue
 from scim_server.settings import Settings
@@ -87,8 +89,44 @@ def instance_value(factory: sessionmaker[Session], name: str, generate: Callable
         return stored.value
 
 
+_secrets: dict[tuple[str, str, str], str] = {}  # read once per process and database
+
+
 def installation_secret(services: Services) -> str:
-    """The session-signing secret: JSM_SCIM_SECRET_KEY, else one generated on first start and stored."""
-    return services.settings.secret_key or instance_value(
-        services.session_factory, SESSION_SECRET_NAME, lambda: secrets.token_urlsafe(48)
-    )
+    """The secret that signs browser sessions and test links and encrypts the SAML SP key:
+    JSM_SCIM_SECRET_KEY, else the secret file (JSM_SCIM_SECRET_FILE, created 0600 on first start).
+
+    Never the database: someone who can read only the database (a backup, a replica, a leaked
+    dump) must not be able to forge a session or use the SP key. Installs from before kept a
+    generated secret in ``instance_values``; the first start moves it to the file (or drops it
+    when JSM_SCIM_SECRET_KEY is set), so existing sessions and the SP key keep working.
+    """
+    settings = services.settings
+    path = Path(settings.secret_file).resolve()
+    key = (settings.database_url, settings.secret_key or "", str(path))
+    if key not in _secrets:
+        _secrets[key] = _load_secret(services.session_factory, settings.secret_key, path)
+    return _secrets[key]
+
+
+def _load_secret(factory: sessionmaker[Session], configured: str | None, path: Path) -> str:
+    if configured:
+        _drop_stored_secret(factory)
+        return configured
+    if not path.exists():
+        stored = _drop_stored_secret(factory)
+        if stored:
+            write_new_secret(path, stored)
+    secret = read_or_create_secret(path, lambda: secrets.token_urlsafe(48))
+    _drop_stored_secret(factory)  # another process may have migrated it meanwhile
+    return secret
+
+
+def _drop_stored_secret(factory: sessionmaker[Session]) -> str | None:
+    """Remove a secret an earlier version kept in the database; returns it."""
+    with transaction(factory) as session:
+        row = session.get(InstanceValue, SESSION_SECRET_NAME)
+        if row is None:
+            return None
+        session.delete(row)
+        return row.value

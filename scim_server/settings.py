@@ -24,6 +24,7 @@ class Settings:
     jsm_api_token: str | None = field(default=None, repr=False)
     public_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
+    secret_file: str = "jsm-scim.secret"  # where a generated secret is kept (0600) without secret_key
     mappings_path: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -68,6 +69,7 @@ _FIELDS = {
     "JSM_API_TOKEN": ("jsm_api_token", str),
     "PUBLIC_URL": ("public_url", str),
     "SECRET_KEY": ("secret_key", str),
+    "SECRET_FILE": ("secret_file", str),
     "MAPPINGS": ("mappings_path", str),
     "HOST": ("host", str),
     "PORT": ("port", int),
