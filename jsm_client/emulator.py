@@ -96,11 +96,13 @@ class JsmEmulator:
         *,
         expected_email: str | None = None,
         expected_token: str | None = None,
+        admin_token: str | None = None,
         user_search_includes_customers: bool = True,
     ) -> None:
         self._desk_specs = None if service_desks is None else tuple(service_desks)
         self.expected_email = expected_email
         self.expected_token = expected_token
+        self.admin_token = admin_token  # when set, POST /_emulator/* needs "Authorization: Bearer TOKEN"
         self.user_search_includes_customers = user_search_includes_customers
         self._lock = threading.RLock()
         self.state = EmulatorState(self._desk_specs)
@@ -356,6 +358,8 @@ class JsmEmulator:
 
     def _admin(self, request: Request) -> Response:
         action = (request.method, request.path.rstrip("/"))
+        if request.method != "GET" and not self._admin_allowed(request):
+            return _json({"error": "this emulator's test endpoints need Authorization: Bearer <its token>"}, 401)
         if action == ("GET", "/_emulator/state"):
             return _json(self.state_dict())
         if action == ("GET", "/_emulator/stats"):
@@ -368,6 +372,12 @@ class JsmEmulator:
             self.reset()
             return _json({"reset": True})
         return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
+
+    def _admin_allowed(self, request: Request) -> bool:
+        if self.admin_token is None:
+            return True
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and compare_digest(token.strip().encode(), self.admin_token.encode())
 
     def _admin_faults(self, request: Request) -> Response:
         try:

@@ -77,6 +77,16 @@ def read_or_create_secret(path: Path, generate: Callable[[], str]) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def write_private_text(path: Path, text: str) -> None:
+    """Write (or replace) ``path`` with ``text``, mode 0600, atomically."""
+    make_private_directories(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    os.replace(temporary, path)
+
+
 def write_new_secret(path: Path, secret: str) -> bool:
     """Write ``secret`` to ``path`` unless it already exists; True if this call wrote it."""
     make_private_directories(path.parent)

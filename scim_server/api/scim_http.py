@@ -48,12 +48,9 @@ def json_body() -> Any:
 
 
 def base_url() -> str:
-    """Where resources live, for ``meta.location`` and ``$ref``: the configured public URL if any."""
-    url = g.get("scim_base_url")
-    if url is None:  # once per request: werkzeug rebuilds host_url on every access
-        public_url = current_services().settings.public_url
-        url = g.scim_base_url = (public_url or request.host_url).rstrip("/")
-    return url
+    """Where resources live, for ``Location``, ``meta.location`` and ``$ref``: JSM_SCIM_PUBLIC_URL,
+    else the bind address; never the request's Host header, which the client chooses."""
+    return current_services().settings.effective_public_url
 
 
 def scope() -> Scope:

@@ -10,12 +10,15 @@ sending clients cost a socket and a buffer, never a thread (``SERVER_OPTIONS``).
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
+from pathlib import Path
 
 import click
 from waitress.server import create_server
 
 from scim_server.cli import CliContext, main, pass_cli
+from scim_server.private_files import write_private_text
 from scim_server.cli.sync import configure_process_logging, stop_on_signals
 from scim_server.settings import Settings
 
@@ -36,26 +39,40 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     emulator = _start_emulator(settings) if settings.uses_emulator else None
     try:
         if emulator is not None:
-            settings = _use_emulator(settings, emulator.url)
+            settings = _use_emulator(settings, emulator)
         run_embedded(settings, stop, emulator)
     finally:
         if emulator is not None:
             emulator.stop()
 
 
-def _start_emulator(settings: Settings):
-    from jsm_client.emulator import EmulatorServer
+EMULATOR_TOKEN_FILE = "jsm-scim.emulator-token"
 
-    server = EmulatorServer(settings.host if settings.host in ("127.0.0.1", "localhost") else "127.0.0.1").start()
-    log.info("JSM emulator at %s, try curl %s/_emulator/state (no JSM_SCIM_JSM_URL configured)",
-             server.url, server.url)
+
+def _start_emulator(settings: Settings):
+    """The built-in emulator with a token of this run: its JSM API (the password of the basic
+    credentials) and its state-changing test endpoints (``Authorization: Bearer TOKEN``) need it,
+    so another local user cannot change what the bridge believes JSM holds. The token is written
+    to ``jsm-scim.emulator-token`` (0600) in the working directory, never logged."""
+    from jsm_client.emulator import EmulatorServer, JsmEmulator
+    from scim_server.sync.jsm import EMULATOR_EMAIL
+
+    token = secrets.token_urlsafe(24)
+    write_private_text(Path(EMULATOR_TOKEN_FILE), token)
+    emulator = JsmEmulator(expected_email=EMULATOR_EMAIL, expected_token=token, admin_token=token)
+    host = settings.host if settings.host in ("127.0.0.1", "localhost") else "127.0.0.1"
+    server = EmulatorServer(host, emulator=emulator).start()
+    log.info("JSM emulator at %s, try curl %s/_emulator/state (no JSM_SCIM_JSM_URL configured); POST "
+             "/_emulator/faults and /_emulator/reset need -H \"Authorization: Bearer $(cat %s)\"",
+             server.url, server.url, EMULATOR_TOKEN_FILE)
     return server
 
 
-def _use_emulator(settings: Settings, url: str) -> Settings:
-    from scim_server.sync.jsm import EMULATOR_EMAIL, EMULATOR_TOKEN
+def _use_emulator(settings: Settings, server) -> Settings:
+    from scim_server.sync.jsm import EMULATOR_EMAIL
 
-    return settings.with_overrides(jsm_url=url, jsm_email=EMULATOR_EMAIL, jsm_api_token=EMULATOR_TOKEN)
+    return settings.with_overrides(jsm_url=server.url, jsm_email=EMULATOR_EMAIL,
+                                   jsm_api_token=server.emulator.expected_token)
 
 
 def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> None:

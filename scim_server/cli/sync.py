@@ -42,7 +42,8 @@ def configure_process_logging(settings) -> None:
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between polls when idle.")
 @click.option("--metrics-port", type=int, default=None,
               help="Serve Prometheus /metrics on this port (for workers on machines without gunicorn).")
-@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address for --metrics-port (0.0.0.0 for a scraper on another machine).")
 @pass_cli
 def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float,
            metrics_port: int | None, metrics_host: str) -> None:

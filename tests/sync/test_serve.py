@@ -63,7 +63,17 @@ def test_serve_pushes_scim_changes_to_the_embedded_emulator_under_faults(tmp_pat
         _read_until(server.stderr, r"jsm-scim serving on", 60, log_lines)
         threading.Thread(target=lambda: log_lines.extend(server.stderr), daemon=True).start()  # drain the pipe
         faults = {"rate_limit_every": 3, "error_every": 5, "retry_after_s": 0}
-        requests.post(f"{emulator_url}/_emulator/faults", json=faults, timeout=5).raise_for_status()
+        refused = requests.post(f"{emulator_url}/_emulator/faults", json=faults, timeout=5)
+        assert refused.status_code == 401  # the emulator of `serve` needs this run's token
+        token_file = tmp_path / "jsm-scim.emulator-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        emulator_token = token_file.read_text().strip()
+        assert emulator_token not in "".join(log_lines)
+        forged = requests.post(f"{emulator_url}/rest/servicedeskapi/organization", json={"name": "Forged"},
+                               auth=("bridge@emulator.invalid", "emulator"), timeout=5)
+        assert forged.status_code == 401  # its JSM API wants this run's token too
+        requests.post(f"{emulator_url}/_emulator/faults", json=faults, timeout=5,
+                      headers={"Authorization": f"Bearer {emulator_token}"}).raise_for_status()
         scim = requests.Session()
         scim.headers.update({"Authorization": f"Bearer {token}"})
         base = f"http://127.0.0.1:{port}/scim/v2"
