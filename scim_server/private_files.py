@@ -21,9 +21,11 @@ SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 def ensure_private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 if missing (its missing directories 0700); tighten an
-    existing file that others could read or write."""
-    make_private_directories(path.parent)
+    """Create ``path`` empty with mode 0600 if missing (in an existing directory: a missing one is
+    a configuration error for the caller to report); tighten an existing file that others could
+    read or write."""
+    if not path.parent.is_dir():
+        return
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     except FileExistsError:

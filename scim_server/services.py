@@ -12,7 +12,7 @@ from typing import Callable
 
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim_server.private_files import read_or_create_secret, write_new_secret
@@ -111,22 +111,28 @@ def installation_secret(services: Services) -> str:
 
 def _load_secret(factory: sessionmaker[Session], configured: str | None, path: Path) -> str:
     if configured:
-        _drop_stored_secret(factory)
+        _drop_stored_secret(factory, tolerant=True)
         return configured
     if not path.exists():
-        stored = _drop_stored_secret(factory)
+        stored = _drop_stored_secret(factory)  # the database must answer: it may hold the secret
         if stored:
             write_new_secret(path, stored)
     secret = read_or_create_secret(path, lambda: secrets.token_urlsafe(48))
-    _drop_stored_secret(factory)  # another process may have migrated it meanwhile
+    _drop_stored_secret(factory, tolerant=True)  # another process may have migrated it meanwhile
     return secret
 
 
-def _drop_stored_secret(factory: sessionmaker[Session]) -> str | None:
-    """Remove a secret an earlier version kept in the database; returns it."""
-    with transaction(factory) as session:
-        row = session.get(InstanceValue, SESSION_SECRET_NAME)
-        if row is None:
-            return None
-        session.delete(row)
-        return row.value
+def _drop_stored_secret(factory: sessionmaker[Session], tolerant: bool = False) -> str | None:
+    """Remove a secret an earlier version kept in the database; returns it. ``tolerant``: an
+    unreachable database is no reason not to start (the next start removes it)."""
+    try:
+        with transaction(factory) as session:
+            row = session.get(InstanceValue, SESSION_SECRET_NAME)
+            if row is None:
+                return None
+            session.delete(row)
+            return row.value
+    except SQLAlchemyError:
+        if not tolerant:
+            raise
+        return None

@@ -1,5 +1,5 @@
-"""Private files and secrets: the SQLite database, its -wal/-shm and the secret file are 0600 (new
-directories 0700) whatever the umask; the session secret is never in the database, and installs
+"""Private files and secrets: the SQLite database, its -wal/-shm and the secret file are 0600 (the
+secret file's new directories 0700) whatever the umask; the session secret is never in the database, and installs
 that kept it there are migrated without losing the SAML SP key."""
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_new_sqlite_database_and_companions_are_private(tmp_path, loose_umask, m
     from tests.fixtures.db import issue_token
 
     monkeypatch.chdir(tmp_path)
-    database = tmp_path / "state" / "deeper" / "bridge.db"
+    database = tmp_path / "bridge.db"
     app = create_app(Settings(database_url=f"sqlite:///{database}", public_url="http://testserver"))
     token = issue_token(app.extensions["jsm_scim"].session_factory)
     response = app.test_client().post("/scim/v2/Users", json=user_body("ada@example.com"),
@@ -44,7 +44,6 @@ def test_new_sqlite_database_and_companions_are_private(tmp_path, loose_umask, m
     wal, shm = Path(f"{database}-wal"), Path(f"{database}-shm")
     assert wal.exists() and shm.exists()
     assert {p.name: mode(p) for p in (database, wal, shm)} == {p.name: 0o600 for p in (database, wal, shm)}
-    assert mode(database.parent) == 0o700 and mode(database.parent.parent) == 0o700
     secret = tmp_path / "jsm-scim.secret"
     assert mode(secret) == 0o600 and app.config["SECRET_KEY"] == secret.read_text().strip()
     app.extensions["jsm_scim"].engine.dispose()
@@ -81,12 +80,12 @@ def _stored_secret(factory) -> str | None:
 
 def test_generated_secret_lives_in_a_private_file_not_in_the_database(database_url, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    services = build_services(Settings(database_url=database_url, secret_file=str(tmp_path / "s" / "secret")),
+    services = build_services(Settings(database_url=database_url, secret_file=str(tmp_path / "s" / "t" / "secret")),
                               migrate=False)
     secret = installation_secret(services)
-    path = tmp_path / "s" / "secret"
+    path = tmp_path / "s" / "t" / "secret"
     assert path.read_text().strip() == secret and len(secret) >= 40
-    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700 and mode(path.parent.parent) == 0o700
     assert _stored_secret(services.session_factory) is None
     with transaction(services.session_factory) as session:
         assert secret not in {row.value for row in session.scalars(select(InstanceValue))}
