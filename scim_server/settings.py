@@ -31,8 +31,10 @@ class Settings:
     # Hardening
     allow_private_idp_urls: bool = False  # metadata/discovery URLs on http, loopback or private addresses
     max_body_bytes: int = 10 * 1024 * 1024
+    # Per key: Entra requires an app to take at least 25 requests/s per tenant; a conformance run or
+    # an IdP's first sync comes as a burst of a few hundred requests. A runaway loop is held at 50/s.
     rate_limit_per_key: float = 50.0  # sustained SCIM requests per second per key
-    rate_limit_burst: int = 200
+    rate_limit_burst: int = 2000
     # Propagation
     run_worker_in_process: bool = True
     sync_batch_size: int = 50

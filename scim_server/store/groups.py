@@ -1,11 +1,13 @@
 """Storage of SCIM Groups: displayName/externalId columns plus the membership set."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from scim_server import audit
 from scim_server.db import IN_CHUNK, utcnow
 from scim_server.models import Group, GroupMember
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA
@@ -27,6 +29,7 @@ from scim_server.store.common import (
 )
 from scim_server.store.members import MembershipDelta
 
+log = logging.getLogger(__name__)
 DUPLICATE = "A group with this displayName already exists"
 _LABELS = {column: str(path) for path, column in GROUP_DOCUMENT_COLUMNS.items()}
 
@@ -63,17 +66,23 @@ def _write(session: Session, group: Group, document: dict[str, Any]) -> None:
 
 
 def apply_member_changes(session: Session, scope: Scope, group_id: str, changes: Sequence[MemberChange]) -> MembershipDelta:
-    """Run PATCH/PUT membership changes in order; user ids that are added must exist in the directory."""
+    """Run PATCH/PUT membership changes in order. Added ids that are no user of the directory are
+    skipped (a WARNING and an audit event name them) and the rest is applied: one stale id held
+    by the IdP must not block every other member's change."""
     delta = MembershipDelta()
     if any(len(change.ids) > IN_CHUNK for change in changes):
         plan_with_values(session)
     for change in changes:
+        ids = change.ids
         if change.kind in ("add", "replace"):
-            members.require_users(session, scope.directory_id, change.ids)
+            ids = members.users_of_directory(session, scope.directory_id, change.ids)
+            if len(ids) < len(change.ids):
+                known = set(ids)
+                _skipped_members(session, scope, group_id, [i for i in change.ids if i not in known])
         if change.kind == "add":
-            delta.added += members.add_members(session, group_id, change.ids)
+            delta.added += members.add_members(session, group_id, ids)
         elif change.kind == "replace":
-            step = members.replace_members(session, group_id, change.ids)
+            step = members.replace_members(session, group_id, ids)
             delta.added, delta.removed = delta.added + step.added, delta.removed + step.removed
         elif change.kind == "remove":
             delta.removed += members.remove_members(session, group_id, change.ids)
@@ -82,6 +91,18 @@ def apply_member_changes(session: Session, scope: Scope, group_id: str, changes:
         elif change.kind == "remove_matching" and change.predicate is not None:
             delta.removed += members.remove_matching(session, group_id, change.predicate)
     return delta
+
+
+_SKIPPED_SHOWN = 20
+
+
+def _skipped_members(session: Session, scope: Scope, group_id: str, unknown: list[str]) -> None:
+    shown = unknown[:_SKIPPED_SHOWN]
+    log.warning("group %s: skipped %d member id(s) that are no user of directory %s: %s%s", group_id,
+                len(unknown), scope.directory_id, ", ".join(shown), " ..." if len(unknown) > len(shown) else "")
+    audit.record(session, action="group.members_skipped", target_type="group", target_id=group_id,
+                 directory_id=scope.directory_id, key_id=scope.key_id,
+                 detail={"unknownMembers": shown, "count": len(unknown)})
 
 
 def create_group(session: Session, scope: Scope, group_id: str, document: dict[str, Any], member_ids: tuple[str, ...]) -> Group:

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from scim_server.db import rowcount
 from scim_server.models import GroupMember, User
-from scim_server.scim.errors import ScimError
 from scim_server.store.common import id_batches, in_values
 
 MEMBER_DISPLAY = func.coalesce(User.display_name, User.user_name)
@@ -31,17 +30,14 @@ class MembershipDelta:
         return bool(self.added or self.removed)
 
 
-def require_users(session: Session, directory_id: int, user_ids: tuple[str, ...]) -> None:
-    """Every id must be a user of this directory; 400 invalidValue naming the first unknown ones."""
+def users_of_directory(session: Session, directory_id: int, user_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The ids (in their order) that are users of this directory; others are unknown here."""
     found: set[str] = set()
     for chunk in id_batches(session, user_ids):
         # by primary key only: a planner without statistics may prefer the directory index and scan
         rows = session.execute(select(User.id, User.directory_id).where(in_values(session, User.id, chunk)))
         found.update(user_id for user_id, directory in rows if directory == directory_id)
-    missing = [user_id for user_id in user_ids if user_id not in found]
-    if missing:
-        sample = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise ScimError(400, f"Not users of this directory: {sample}", "invalidValue")
+    return tuple(user_id for user_id in user_ids if user_id in found)
 
 
 def add_members(session: Session, group_id: str, user_ids: tuple[str, ...]) -> int:

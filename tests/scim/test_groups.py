@@ -6,6 +6,7 @@ from typing import Iterator
 
 from sqlalchemy import event, func, insert, select
 
+from scim_server import audit
 from scim_server.db import utcnow
 from scim_server.models import GroupMember, User
 from scim_server.services import services_of
@@ -50,16 +51,37 @@ def test_display_name_unique_per_directory(client, auth, session_factory):
     assert client.post("/scim/v2/Groups", json=group_body("Sales"), headers=other).status_code == 201
 
 
-def test_members_must_be_users_of_the_same_directory(client, auth, session_factory):
+def test_members_that_are_no_user_of_the_directory_are_skipped_warned_and_audited(client, auth, session_factory,
+                                                                                 caplog):
+    """One stale id held by the IdP must not block every other member's change (or the group)."""
     other = {"Authorization": f"Bearer {issue_token(session_factory, 'o', 'other-idp')}"}
     foreign = create_user(client, other, "foreign@example.com")
-    assert_scim_error(client.post("/scim/v2/Groups", json=group_body("G", [foreign["id"]]), headers=auth),
-                      400, "invalidValue")
-    group = create_group(client, auth, "G")
+    stale = "3f0c6a52-0000-4000-8000-00000000dead"
+    caplog.set_level("WARNING", logger="scim_server.store.groups")
+    created = client.post("/scim/v2/Groups", json=group_body("G", [foreign["id"]]), headers=auth)
+    assert created.status_code == 201
+    group = created.get_json()
+    assert _member_ids(client, auth, group["id"]) == []
     mine = create_user(client, auth, "mine@example.com")
-    add = patch_body({"op": "add", "path": "members", "value": [{"value": mine["id"]}, {"value": foreign["id"]}]})
-    assert_scim_error(client.patch(f"/scim/v2/Groups/{group['id']}", json=add, headers=auth), 400, "invalidValue")
-    assert _member_ids(client, auth, group["id"]) == []  # nothing changed
+    add = patch_body({"op": "add", "path": "members", "value": [{"value": mine["id"]}, {"value": foreign["id"]},
+                                                                {"value": stale}]})
+    assert client.patch(f"/scim/v2/Groups/{group['id']}", json=add, headers=auth).status_code == 200
+    assert _member_ids(client, auth, group["id"]) == [mine["id"]]
+    second = create_user(client, auth, "second@example.com")
+    put = client.put(f"/scim/v2/Groups/{group['id']}", headers=auth,
+                     json=group_body("G", [second["id"], stale]))
+    assert put.status_code == 200
+    assert _member_ids(client, auth, group["id"]) == [second["id"]]
+    # The other directory's user is untouched and in none of this directory's groups.
+    assert client.get(f"/scim/v2/Users/{foreign['id']}", headers=other).get_json().get("groups") is None
+
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 3 and stale in warnings[1] and foreign["id"] in warnings[1]
+    with session_factory() as session:
+        events = audit.query_events(session, action="group.members_skipped")
+    assert [e.detail["count"] for e in events] == [1, 2, 1]  # newest first: PUT, PATCH, POST
+    assert all(e.target_id == group["id"] for e in events)
+    assert any(set(e.detail["unknownMembers"]) == {foreign["id"], stale} for e in events)
 
 
 def test_patch_members_add_remove_replace(client, auth):
