@@ -132,7 +132,7 @@ class _TrackedConnectionMixin:
     sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()  # type: ignore[misc]
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         exchange = _current_exchange()
         if exchange is not None:
             exchange.track(sock)

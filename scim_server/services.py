@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scim_server.private_files import read_or_create_secret, write_new_secret
 from scim_server.db import make_engine, make_session_factory, transaction, upgrade
 from scim_server.models import InstanceValue
+from scim_server.private_files import read_or_create_secret, write_new_secret
 from scim_server.settings import Settings
 
 EXTENSION = "jsm_scim"  # the key of the Services in ``Flask.extensions``

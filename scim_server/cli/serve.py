@@ -18,8 +18,8 @@ import click
 from waitress.server import create_server
 
 from scim_server.cli import CliContext, main, pass_cli
-from scim_server.private_files import write_private_text
 from scim_server.cli.sync import configure_process_logging, stop_on_signals
+from scim_server.private_files import write_private_text
 from scim_server.settings import Settings
 
 log = logging.getLogger("scim_server.serve")

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from scim_server.scim import limits
 from scim_server.scim.attributes import AttributeDef, resolve_schema
 from scim_server.scim.errors import ScimError
 from scim_server.scim.filter_ast import (
@@ -37,7 +38,6 @@ from scim_server.scim.filter_ast import (
     ValuePath,
 )
 from scim_server.scim.paths import AttrPath, attribute_definition, resolve_attr_path
-from scim_server.scim import limits
 from scim_server.scim.tokens import Token, tokenize
 
 _OPERATOR_TOKENS = {op.upper(): op for op in (*COMPARISON_OPERATORS, "pr")}

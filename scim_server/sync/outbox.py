@@ -235,10 +235,10 @@ def status_counts(session: Session) -> dict[str, int]:
 
 def retrying_count(session: Session) -> int:
     """Pending marks whose last attempt failed (JSM down or too slow, say): waiting for a retry."""
-    return int(session.scalar(select(func.count()).where(_retrying())) or 0)
+    return int(session.scalar(select(func.count(SyncMark.id)).where(_retrying())) or 0)
 
 
-def _retrying():
+def _retrying() -> ColumnElement[bool]:
     return and_(SyncMark.status == PENDING, SyncMark.attempts > 0)
 
 
