@@ -36,11 +36,10 @@ def test_slow_clients_cannot_stop_the_server_answering(backend, tmp_path):
             while time.monotonic() < deadline:
                 for sock in slow[::10]:  # keep them sending, a byte at a time
                     sock.sendall(b"x")
-                started = time.monotonic()
                 health = requests.get(stack.base_url + "/healthz", timeout=2, headers={"Connection": "close"})
                 users = requests.get(stack.scim_url + "/Users?count=1", timeout=2, headers=scim)
                 assert health.status_code == 200 and users.status_code == 200
-                assert time.monotonic() - started < 2.0
+                assert health.elapsed.total_seconds() < 2.0 and users.elapsed.total_seconds() < 2.0
                 answered += 1
                 time.sleep(0.2)
             assert answered >= 3
