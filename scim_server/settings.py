@@ -29,7 +29,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     # Hardening
-    allow_private_idp_urls: bool = False  # metadata/discovery URLs on http, loopback or private addresses
     max_body_bytes: int = 10 * 1024 * 1024
     # Per key: Entra requires an app to take at least 25 requests/s per tenant; a conformance run or
     # an IdP's first sync comes as a burst of a few hundred requests. A runaway loop is held at 50/s.
@@ -75,7 +74,6 @@ _FIELDS = {
     "MAPPINGS": ("mappings_path", str),
     "HOST": ("host", str),
     "PORT": ("port", int),
-    "ALLOW_PRIVATE_IDP_URLS": ("allow_private_idp_urls", "bool"),
     "MAX_BODY_BYTES": ("max_body_bytes", int),
     "RATE_LIMIT_PER_KEY": ("rate_limit_per_key", float),
     "RATE_LIMIT_BURST": ("rate_limit_burst", int),

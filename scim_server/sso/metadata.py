@@ -41,7 +41,8 @@ def read_source(source: str, allow_private: bool = False) -> bytes:
     scheme = parts.scheme.lower()
     if scheme == "https" or (scheme == "http" and allow_private):
         try:
-            return outbound.fetch(source, allow_private=allow_private, max_bytes=MAX_METADATA_BYTES)
+            return outbound.fetch(source, allow_private=allow_private, max_bytes=MAX_METADATA_BYTES,
+                                  accept="application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8")
         except outbound.OutboundRefused as exc:
             raise MetadataError(str(exc)) from None
     if scheme == "file":
