@@ -36,7 +36,9 @@ def test_requests_during_an_outage_get_503_and_retry_after(outage):
     for method, path, body in [("POST", "/scim/v2/Users", user_body("during@example.com")),
                                ("GET", "/scim/v2/Users", None),
                                ("GET", "/scim/v2/Users?filter=userName%20eq%20%22x%22", None),
-                               ("PATCH", "/scim/v2/Users/x", {"schemas": ["x"], "Operations": []})]:
+                               ("PATCH", "/scim/v2/Users/x", {  # a valid message: only the database is missing
+                                   "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                   "Operations": [{"op": "replace", "path": "displayName", "value": "x"}]})]:
         response = client.open(path, method=method, json=body, headers=auth)
         assert_scim_error(response, 503)
         assert response.headers["Retry-After"] == "5"
