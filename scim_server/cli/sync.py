@@ -14,8 +14,8 @@ from scim_server import metrics
 from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
 from scim_server.db import transaction
-from scim_server.sync import outbox
-from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules
+from scim_server.sync import outbox, ownership
+from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules, rule_collisions
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,21 @@ def status(cli: CliContext, as_json: bool) -> None:
         pending, oldest = outbox.queue_stats(session)
         retrying = outbox.retrying_count(session)
         problems = [_problem(mark) for mark in outbox.problem_marks(session)]
+        conflicts = [_conflict(row) for row in ownership.conflicts(session)]
     document = {"pending": pending, "retrying": retrying, "failed": counts[outbox.DEAD],
-                "blocked": counts[outbox.BLOCKED], "done": counts[outbox.DONE],
-                "oldest_pending_age_seconds": oldest, "problems": problems}
+                "blocked": counts[outbox.BLOCKED], "done": counts[outbox.DONE], "conflicts": len(conflicts),
+                "oldest_pending_age_seconds": oldest, "problems": problems + conflicts}
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
     age = f"{oldest:.0f}s" if oldest is not None else "-"
     click.echo(f"pending {pending} (oldest {age}, retrying {retrying}), failed {document['failed']}, "
-               f"blocked {document['blocked']}, done {document['done']}")
-    if problems:
+               f"blocked {document['blocked']}, conflicts {len(conflicts)}, done {document['done']}")
+    if document["problems"]:
         table = Table("job", "status", "kind", "entity", "attempts", "last error")
-        for p in problems:
-            table.add_row(str(p["id"]), p["status"], p["kind"], p["entity_id"], str(p["attempts"]), p["last_error"] or "")
+        for p in document["problems"]:
+            table.add_row(str(p["id"] or "-"), p["status"], p["kind"], p["entity_id"], str(p["attempts"]),
+                          p["last_error"] or "")
         echo_table(table)
 
 
@@ -99,6 +101,13 @@ def _problem(mark) -> dict:
     return {"id": mark.id, "status": status, "kind": mark.kind, "entity_id": mark.entity_id,
             "directory_id": mark.directory_id, "attempts": mark.attempts, "last_error": mark.last_error,
             "updated_at": mark.updated_at.isoformat()}
+
+
+def _conflict(row) -> dict:
+    """A refused cross-directory lead, shaped like a job problem (it has no job of its own)."""
+    return {"id": None, "status": "conflict", "kind": "organization", "entity_id": row.org_key,
+            "directory_id": row.directory_id, "attempts": 0, "last_error": row.message,
+            "updated_at": row.detected_at.isoformat()}
 
 
 @sync_group.command("retry")
@@ -161,7 +170,9 @@ def _print_reconcile(result) -> None:
     if result.accounts_missing:
         click.echo(f"{result.accounts_missing} desired members had no JSM account"
                    + (" (would be created)" if result.dry_run else " (created or looked up)"))
-    if not result.changes:
+    for message in result.refused:
+        click.echo(f"refused: {message}")
+    if not result.changes and not result.refused:
         click.echo("JSM matches the desired state")
 
 
@@ -219,22 +230,33 @@ def check(cli: CliContext) -> None:
     else:
         for org, keys in sorted(rules.portals.items()):
             click.echo(f"  portals: {org} -> {', '.join(keys) or '(none)'}")
+    for name, own in sorted(rules.directories.items()):
+        on_the_fly = "global" if own.on_the_fly is None else str(own.on_the_fly).lower()
+        click.echo(f"  directory {name}: on_the_fly {on_the_fly}, prefix {own.organization_prefix!r}, "
+                   f"group mappings {len(own.groups)}, domain rules {len(own.domains)}")
+        for org, keys in sorted((own.portals or {}).items()):
+            click.echo(f"    portals: {org} -> {', '.join(keys) or '(none)'}")
+    for key, names in sorted(rules.shared.items()):
+        click.echo(f"  shared: {key} -> {', '.join(sorted(names))}")
+    for warning in rule_collisions(rules):
+        click.echo(f"  warning: {warning}")
     click.echo("ok")
 
 
 @mappings.command("explain")
 @click.argument("email")
+@click.option("--directory", default=None, help="Only the user of this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
-def explain_command(cli: CliContext, email: str, as_json: bool) -> None:
+def explain_command(cli: CliContext, email: str, directory: str | None, as_json: bool) -> None:
     """Which organizations and portals the user with EMAIL gets, and why."""
     from scim_server.sync.explain import explain
 
     rules = _rules(cli)
     with transaction(cli.services().session_factory) as session:
-        found = explain(session, rules, email)
+        found = explain(session, rules, email, directory)
     if not found:
-        raise LookupError(f"no user with userName or e-mail {email}")
+        raise LookupError(f"no user with userName or e-mail {email}" + (f" in directory {directory}" if directory else ""))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -242,7 +264,8 @@ def explain_command(cli: CliContext, email: str, as_json: bool) -> None:
         click.echo(f"{user['user_name']} (directory {user['directory']}, {'active' if user['active'] else 'inactive'})")
         click.echo(f"  JSM account e-mail: {user['account_email'] or '-'}; account id: {user['jsm_account_id'] or '-'}")
         for grant in user["grants"]:
-            click.echo(f"  -> {grant['organization']}: {grant['reason']}")
+            refused = f" - REFUSED: {grant['refused']}" if grant["refused"] else ""
+            click.echo(f"  -> {grant['organization']}: {grant['reason']}{refused}")
         if not user["grants"]:
             click.echo("  -> no organization")
         portals = "all (no [portals] section)" if user["portals"] is None else (", ".join(user["portals"]) or "none")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scim_server.db import Base, UTCDateTime, utcnow
@@ -121,3 +121,32 @@ class SyncRulesState(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrganizationOwner(Base):
+    """The directory a JSM organization belongs to, by organization key (``sync.names``).
+
+    Recorded the first time a directory's group or rule leads to the organization and kept for
+    good (also after the organization is deleted), so a name once used by one company never
+    silently passes to another. ``name`` is the organization's one spelling in bridge and JSM.
+    """
+
+    __tablename__ = "organization_owners"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # lower-casing may lengthen a name
+    name: Mapped[str] = mapped_column(String(200))
+    directory_id: Mapped[int] = mapped_column(ForeignKey("directories.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrganizationConflict(Base):
+    """A group or domain rule of a directory that leads to another directory's organization and
+    was refused; rewritten by every converge of that organization (``sync status`` lists them)."""
+
+    __tablename__ = "organization_conflicts"
+
+    org_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    directory_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(400), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

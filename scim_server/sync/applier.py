@@ -29,6 +29,7 @@ from scim_server.sync.differ import (
     UnlinkDesk,
 )
 from scim_server.sync.jsm import JsmCatalog
+from scim_server.sync.names import AmbiguousOrganization
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,10 @@ class Applier:
         """Adopt an organization JSM already has; otherwise record the intent, then create it."""
         with transaction(self.session_factory) as session:
             intended = _owned(session, name)
-        existing = self.catalog.organization_id(name)
+        try:
+            existing = self.catalog.organization_id(name)
+        except AmbiguousOrganization as exc:
+            raise PropagationError(str(exc)) from None
         if existing is not None:
             self._record(lambda s: state.record_organization(s, name, existing, owned=intended))
             (report.created if intended else report.adopted).append(name)

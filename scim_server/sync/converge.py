@@ -18,10 +18,11 @@ from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmUnava
 from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
-from scim_server.sync import facts, outbox, planner, state
+from scim_server.sync import facts, outbox, ownership, planner, state
 from scim_server.sync.applier import Applier, ApplyReport, PropagationError
 from scim_server.sync.differ import diff_organization
 from scim_server.sync.jsm import JsmCatalog
+from scim_server.sync.names import organization_key
 from scim_server.sync.planner import UserFacts
 from scim_server.sync.rules import Rules
 
@@ -103,10 +104,13 @@ class Converger:
             held = state.organizations_by_account(
                 session, [a for uid in pending for a in (accounts.get(uid), _account_id(known.get(uid)))]
             )
+            owners = ownership.owners_of(session, {
+                grant.organization for uid in pending if uid in users
+                for grant in planner.user_grants(self.rules, users[uid], groups.get(uid, []))})
             for user_id in pending:
                 results[user_id] = self._user_outcome(users.get(user_id), groups.get(user_id, []),
                                                       accounts.get(user_id), _account_id(known.get(user_id)), held,
-                                                      refused.get(user_id))
+                                                      refused.get(user_id), owners)
             touched = set().union(*(r.organizations for r in results.values() if isinstance(r, Outcome)))
             mark_organizations(session, touched)
         return results
@@ -122,7 +126,8 @@ class Converger:
         return wanting
 
     def _user_outcome(self, user: UserFacts | None, groups: list[str], account_id: str | None,
-                      previous_account: str | None, held: dict[str, set[str]], refused: str | None) -> Outcome:
+                      previous_account: str | None, held: dict[str, set[str]], refused: str | None,
+                      owners: planner.Owners) -> Outcome:
         """The organizations where this user's membership differs from what the bridge applied.
 
         A user without access (deleted, inactive, blocked) keeps its previous account id here, so
@@ -132,7 +137,8 @@ class Converger:
                               else None)
         has_access = user is not None and user.active and blocked is None
         account_id = account_id if has_access else previous_account
-        wanted = planner.user_organizations(self.rules, user, groups) if has_access and user is not None else set()
+        wanted = (planner.user_organizations(self.rules, user, groups, owners)
+                  if has_access and user is not None else set())
         held_now = held.get(account_id, set()) if account_id else set()
         held_before = held.get(previous_account, set()) if previous_account and previous_account != account_id else set()
         changed = ((wanted - held_now) if account_id else set()) | (held_now - wanted) | held_before
@@ -191,8 +197,8 @@ class Converger:
         """Mark the organization the group maps to now and those it mapped to before."""
         with transaction(self.session_factory) as session:
             group = facts.load_group(session, group_id)
-            target = planner.organization_for_group(self.rules, group.display_name) if group else None
-            now = {target} if target else set()
+            target = planner.organization_for_group(self.rules, group.display_name, group.directory) if group else None
+            now = {ownership.canonical_name(session, target)} if target else set()
             affected = now | state.group_targets(session, group_id)
             mark_organizations(session, affected)
             state.set_group_targets(session, group_id, now)
@@ -205,6 +211,11 @@ class Converger:
             return plan_from_store(session, self.rules, name)
 
     def converge_organization(self, name: str) -> ApplyReport:
+        with transaction(self.session_factory) as session:
+            canonical = ownership.canonical_name(session, name)
+            if canonical != name:  # another spelling of a known organization: converge that one
+                mark_organizations(session, [canonical])
+                return ApplyReport()
         desired, users = self.plan_organization(name)
         with transaction(self.session_factory) as session:
             accounts = state.accounts_matching(session, desired.members)
@@ -239,22 +250,47 @@ class Converger:
         return created
 
 
-def plan_from_store(session: Session, rules: Rules, name: str) -> tuple[planner.DesiredOrganization, dict[str, UserFacts]]:
-    """The planner's desired state of organization ``name`` from stored users and groups."""
+def plan_from_store(session: Session, rules: Rules, name: str, *, record: bool = True
+                    ) -> tuple[planner.DesiredOrganization, dict[str, UserFacts]]:
+    """The planner's desired state of organization ``name`` from stored users and groups.
+
+    Only the directories the organization belongs to count (its owner, or those it is shared
+    with); an organization nobody owns yet becomes the property of the first directory leading
+    there (``planner.first_owner``). Leads of other directories are refused and recorded as
+    conflicts. ``record=False`` (a dry run) decides the same way but writes nothing.
+    """
     groups = facts.candidate_groups(session, rules, name)
-    mapped = [g for g in groups if planner.organization_for_group(rules, g.display_name) == name]
-    members = facts.members_of_groups(session, [g.id for g in mapped])
     candidates = facts.domain_candidates(session, rules, name)
-    desired = planner.plan_organization(rules, name, mapped, members, candidates)
+    found = planner.leads(rules, name, groups, candidates)
+    owners = ownership.owners_of(session, [name])
+    shared = rules.shared.get(organization_key(name))
+    if owners.owner(name) is None and found:
+        first = planner.first_owner([lead for lead in found if shared is None or lead.directory in shared])
+        if first is not None:
+            owners = (ownership.record_owner(session, name, first) if record
+                      else planner.Owners({organization_key(name): (name, first)}))
+    owner = owners.owner(name)
+    allowed = shared if shared is not None else frozenset({owner} if owner else ())
+    refused = [(lead, planner.refusal(rules, owners, name, lead.directory)) for lead in found
+               if lead.directory not in allowed]
+    if record:
+        ownership.record_conflicts(session, name, refused)
+    mapped = planner.mapped_groups(rules, name, groups, allowed)
+    members = facts.members_of_groups(session, [g.id for g in mapped])
+    desired = planner.plan_organization(rules, name, mapped, members, candidates, allowed)
     users = {u.id: u for group_users in members.values() for u in group_users}
     users.update({u.id: u for u in candidates})
     return desired, users
 
 
 def all_organization_names(session: Session, rules: Rules) -> set[str]:
-    """Every organization the bridge manages, some stored group maps to, or a domain rule targets."""
-    names = (planner.organization_for_group(rules, g.display_name) for g in facts.all_groups(session))
-    return state.managed_organization_names(session) | {n for n in names if n} | set(rules.domains.values())
+    """Every organization the bridge manages, some stored group maps to, or a domain rule targets
+    (by their recorded spelling)."""
+    owners = ownership.all_owners(session)
+    produced = {planner.organization_for_group(rules, g.display_name, g.directory) for g in facts.all_groups(session)}
+    domain_targets = set(rules.domains.values()) | {o for own in rules.directories.values() for o in own.domains.values()}
+    names = {owners.canonical(n) for n in (produced | domain_targets) if n}
+    return state.managed_organization_names(session) | names
 
 
 def _account_id(account: JsmAccount | None) -> str | None:

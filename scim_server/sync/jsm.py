@@ -9,6 +9,7 @@ from typing import Any, Callable
 from jsm_client import JsmClient
 from scim_server import metrics
 from scim_server.settings import Settings
+from scim_server.sync.names import match_organization
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,14 @@ class JsmCatalog:
         self._desks: dict[str, str] | None = None
 
     def organization_id(self, name: str) -> str | None:
+        """The id of the organization JSM knows as ``name`` (compared as JSM compares names,
+        ``sync.names``); raises ``AmbiguousOrganization`` rather than guess between several."""
         with self._lock:
-            if self._orgs is None or (name not in self._orgs and self._clock() - self._orgs_at > self.max_age):
+            if self._orgs is None or (match_organization(self._orgs.items(), name) is None
+                                      and self._clock() - self._orgs_at > self.max_age):
                 self._orgs = {org.name: org.id for org in self.client.iter_organizations()}
                 self._orgs_at = self._clock()
-            return self._orgs.get(name)
+            return match_organization(self._orgs.items(), name)
 
     def remember_organization(self, name: str, org_id: str | None) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from scim_server.sync import state
 from scim_server.sync.applier import ApplyReport
 from scim_server.sync.converge import Converger, all_organization_names, plan_from_store
 from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
+from scim_server.sync.names import AmbiguousOrganization, match_organization
 from scim_server.sync.planner import resolve_accounts
 from scim_server.sync.rules import Rules
 
@@ -29,6 +30,7 @@ class ReconcileResult:
     plans: list[OrganizationPlan] = field(default_factory=list)
     report: ApplyReport = field(default_factory=ApplyReport)
     accounts_missing: int = 0  # desired members without a JSM account (created unless dry run)
+    refused: list[str] = field(default_factory=list)  # organizations JSM's names make ambiguous
 
     @property
     def changes(self) -> list[OrganizationPlan]:
@@ -69,14 +71,18 @@ def reconcile(session_factory: sessionmaker[Session], client: JsmClient, rules: 
 def _reconcile_one(converger: Converger, client: JsmClient, snapshot: JsmSnapshot, name: str,
                    result: ReconcileResult) -> None:
     with transaction(converger.session_factory) as session:
-        desired, users = plan_from_store(session, converger.rules, name)
+        desired, users = plan_from_store(session, converger.rules, name, record=not result.dry_run)
         accounts = state.accounts_matching(session, desired.members)
         recorded = state.applied_organization(session, name)
     missing = [u for u in desired.members if u not in accounts]
     result.accounts_missing += len(missing)
     if missing and not result.dry_run:
         accounts.update(converger.accounts_for_new_members(desired, users, accounts))
-    observed = _observed(client, snapshot, name, recorded)
+    try:
+        observed = _observed(client, snapshot, name, recorded)
+    except AmbiguousOrganization as exc:
+        result.refused.append(str(exc))
+        return
     if observed is not None and observed.org_id is None and not desired.exists:
         observed = AppliedOrganization(name, None, owned=False)  # already gone from JSM: just forget it
     if observed is not None and observed.org_id and not result.dry_run and (
@@ -93,7 +99,8 @@ def _reconcile_one(converger: Converger, client: JsmClient, snapshot: JsmSnapsho
 def _observed(client: JsmClient, snapshot: JsmSnapshot, name: str,
               recorded: AppliedOrganization | None) -> AppliedOrganization | None:
     """JSM's state of ``name``, with the bridge's records deciding what it owns."""
-    org_id = snapshot.organizations.get(name)
+    org_id = (recorded.org_id if recorded and recorded.org_id in snapshot.organizations.values()
+              else match_organization(snapshot.organizations.items(), name))
     if org_id is None:
         # Missing in JSM: recreate if desired (the differ adds Ensure); nothing to remove.
         return AppliedOrganization(name, None, recorded.owned) if recorded else None

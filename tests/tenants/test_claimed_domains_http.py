@@ -6,31 +6,9 @@ import requests
 
 from scim_server.store import directories as store
 from tests.fixtures.db import issue_token
+from tests.tenants.scim_client import PATCH, USER, Scim
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-class Scim:
-    """A directory's IdP: a requests session with that directory's key."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.base = f"{base}/scim/v2"
-        self.http = requests.Session()
-        self.http.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
-
-    def request(self, method: str, path: str, body: dict | None = None) -> requests.Response:
-        return self.http.request(method, f"{self.base}/{path}", json=body, timeout=10)
-
-    def create_user(self, user_name: str, *emails: str) -> requests.Response:
-        return self.request("POST", "Users", {"schemas": [USER], "userName": user_name,
-                                              "emails": [{"value": e, "type": "work"} for e in emails]})
-
-    def user_names(self) -> list[str]:
-        response = self.request("GET", "Users")
-        assert response.status_code == 200, response.text
-        return sorted(r["userName"] for r in response.json()["Resources"])
 
 
 @pytest.fixture
