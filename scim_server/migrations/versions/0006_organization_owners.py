@@ -55,7 +55,7 @@ def _record_existing_owners() -> None:
         "ORDER BY n DESC, a.directory_id")).all()
     names = [row[0] for row in connection.execute(sa.text("SELECT name FROM jsm_organizations ORDER BY created_at, name"))]
     owner: dict[str, int] = {}
-    for name, directory_id in [*by_group, *by_members]:
+    for name, directory_id, *_ in [*by_group, *by_members]:
         owner.setdefault(name, directory_id)
     table = sa.table("organization_owners", sa.column("key"), sa.column("name"), sa.column("directory_id"),
                      sa.column("created_at", scim_server.db.UTCDateTime(timezone=True)))
