@@ -271,8 +271,8 @@ def plan_from_store(session: Session, rules: Rules, name: str, *, record: bool =
                       else planner.Owners({organization_key(name): (name, first)}))
     owner = owners.owner(name)
     allowed = shared if shared is not None else frozenset({owner} if owner else ())
-    refused = [(lead, planner.refusal(rules, owners, name, lead.directory)) for lead in found
-               if lead.directory not in allowed]
+    refused = [(lead, why) for lead in found if lead.directory not in allowed
+               and (why := planner.refusal(rules, owners, name, lead.directory)) is not None]
     if record:
         ownership.record_conflicts(session, name, refused)
     mapped = planner.mapped_groups(rules, name, groups, allowed)

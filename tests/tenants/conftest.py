@@ -23,16 +23,17 @@ def idps(live_server, session_factory):
 
 
 @pytest.fixture
-def admin(database_url, rules_file, tmp_path, monkeypatch):
+def admin(database_url, request, tmp_path, monkeypatch):
     """``admin("sync", "status", "--json")``: the admin CLI on the test database and rules file;
     returns parsed JSON when the output is JSON, else the click Result."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
+    rules_path = request.getfixturevalue("rules_file")
 
     def run(*args: str):
         env = {"JSM_SCIM_DATABASE_URL": database_url}
-        if rules_file.exists():
-            env["JSM_SCIM_MAPPINGS"] = str(rules_file)
+        if rules_path.exists():
+            env["JSM_SCIM_MAPPINGS"] = str(rules_path)
         result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
         if "--json" in args:
             assert result.exit_code == 0, result.output

@@ -8,7 +8,6 @@ import logging
 from sqlalchemy import select
 
 from scim_server.models.sync import SyncMark
-
 from tests.sync.conftest import jsm_view
 
 

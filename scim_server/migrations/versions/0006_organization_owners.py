@@ -7,8 +7,8 @@ the organization's bridge-granted members belong to.
 Revision ID: 0006
 Revises: 0005
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import scim_server.db
 
