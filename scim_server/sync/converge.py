@@ -95,6 +95,12 @@ class Converger:
                 results[user_id] = exc
                 outage = exc if isinstance(exc, JsmUnavailable) else None
         with transaction(self.session_factory) as session:
+            for user_id, message in self._foreign_accounts(session, users, accounts, created).items():
+                refused[user_id] = message
+                accounts[user_id] = None
+                created.pop(user_id, None)
+                if user_id in known:  # recorded before this guard existed: the other directory keeps it
+                    state.forget_account(session, user_id)
             for user_id, (customer, was_created) in created.items():
                 previous = known[user_id].email if user_id in known else None
                 self._save_account(session, users[user_id], wanting[user_id], customer, was_created,
@@ -114,6 +120,29 @@ class Converger:
             touched = set().union(*(r.organizations for r in results.values() if isinstance(r, Outcome)))
             mark_organizations(session, touched)
         return results
+
+    @staticmethod
+    def _foreign_accounts(session: Session, users: dict[str, UserFacts], accounts: dict[str, str | None],
+                          created: dict[str, tuple[Customer, bool]]) -> dict[str, str]:
+        """Users whose JSM account (one per e-mail in JSM) already belongs to a user of another
+        directory: ``user id -> why``. Such a user gets no account and no access, so one directory
+        can never put another directory's customer into its organizations. A directory keeps an
+        account it recorded first; of two older records the lower directory id keeps it."""
+        wanted = {uid: account for uid, account in accounts.items() if account is not None}
+        wanted.update({uid: customer.account_id for uid, (customer, _) in created.items()})
+        holders = state.account_holders(session, wanted.values())
+        names = facts.directory_names(session)
+        found: dict[str, str] = {}
+        for user_id, account_id in wanted.items():
+            user = users[user_id]
+            recorded = user_id in {uid for uid, _ in holders.get(account_id, [])}
+            others = [d for uid, d in holders.get(account_id, []) if d != user.directory_id
+                      and (not recorded or d < user.directory_id)]
+            if others:
+                found[user_id] = (f"the JSM account of {planner.account_email(user)!r} already belongs to a user "
+                                  f"of directory {names.get(others[0], others[0])}; claim the e-mail domain for one "
+                                  "directory (jsm-scim directories set) or remove the duplicate user")
+        return found
 
     @staticmethod
     def _wanting_accounts(users: dict[str, UserFacts]) -> dict[str, str]:
@@ -158,6 +187,9 @@ class Converger:
             return account_id
         customer, created = self._create_or_find(email, planner.customer_display_name(user, email))
         with transaction(self.session_factory) as session:
+            foreign = self._foreign_accounts(session, {user.id: user}, {}, {user.id: (customer, created)})
+            if foreign:
+                raise PropagationError(foreign[user.id])
             self._save_account(session, user, email, customer, created, previous=previous_email)
         return customer.account_id
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scim_server.db import chunked, insert_ignoring_duplicates, utcnow
+from scim_server.models import User
 from scim_server.models.sync import (
     JsmAccount,
     JsmMembership,
@@ -70,6 +71,22 @@ def _account_upsert(dialect: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=[table.c.user_id], set_={name: binds[name] for name in _ACCOUNT_FIELDS}
     )
+
+
+def account_holders(session: Session, account_ids: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+    """``account id -> [(user id, directory id)]`` of the existing users whose record has that account."""
+    ids = sorted(set(account_ids))
+    found: dict[str, list[tuple[str, int]]] = {}
+    for chunk in chunked(ids):
+        query = (select(JsmAccount.account_id, JsmAccount.user_id, JsmAccount.directory_id)
+                 .join(User, User.id == JsmAccount.user_id).where(JsmAccount.account_id.in_(chunk)))
+        for account_id, user_id, directory_id in session.execute(query):
+            found.setdefault(account_id, []).append((user_id, directory_id))
+    return found
+
+
+def forget_account(session: Session, user_id: str) -> None:
+    session.execute(delete(JsmAccount).where(JsmAccount.user_id == user_id))
 
 
 def note_desired_display_name(session: Session, user_id: str, display_name: str) -> bool:

@@ -189,3 +189,25 @@ def test_ambiguous_organization_names_in_jsm_are_refused(idps, sync, jsm_emulato
         mark = session.scalar(select(SyncMark).where(SyncMark.kind == "org"))
     assert mark.status == "pending" and mark.attempts >= 1  # retried with back-off, then dead-lettered
     assert "several organizations matching 'acme' ('ACME', 'Acme')" in mark.last_error
+
+
+def test_another_directorys_user_with_the_same_email_never_gets_that_customer(idps, sync, jsm_emulator, admin):
+    """JSM has one customer per e-mail: without a domain claim, globex may store "alice@acme.com",
+    but the JSM customer stays acme's; globex's copy is blocked, and its changes touch nothing."""
+    scim = idps("acme", "globex")
+    scim["acme"].group("Staff", scim["acme"].user("alice@acme.com"))
+    sync()
+    copy = scim["globex"].user("alice@acme.com")
+    team = scim["globex"].group("Team", copy, scim["globex"].user("gina@globex.com"))
+    assert sync().failed == 0
+    view = jsm_view(jsm_emulator.emulator)
+    assert view["organizations"] == {"Staff": ["alice@acme.com"], "Team": ["gina@globex.com"]}
+    [blocked] = [p for p in admin("sync", "status", "--json")["problems"] if p["status"] == "blocked"]
+    assert blocked["kind"] == "user" and blocked["entity_id"] == copy
+    assert "already belongs to a user of directory acme" in blocked["last_error"]
+
+    scim["globex"].remove_member(team, copy)
+    scim["globex"].delete("Users", copy)
+    scim["globex"].delete("Groups", team)
+    assert sync().failed == 0
+    assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Staff": ["alice@acme.com"]}
