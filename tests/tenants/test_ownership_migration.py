@@ -1,4 +1,4 @@
-"""Migration 0007 on an installation from before ownership: today's owner of each organization is
+"""Migration 0008 on an installation from before ownership: today's owner of each organization is
 the directory whose group created it (else the one most of its bridge-granted members are in)."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ INSERT INTO jsm_memberships (org_name, account_id) VALUES ('Partners', 'acc-1'),
 def test_existing_organizations_get_their_creating_directory_as_owner(empty_database_url):  # noqa: F811
     engine = make_engine(empty_database_url)
     try:
-        upgrade(engine, "0006")
+        upgrade(engine, "0007")
         with engine.begin() as connection:
             for statement in filter(str.strip, ROWS.split(";")):
                 connection.execute(text(statement))

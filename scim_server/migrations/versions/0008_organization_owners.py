@@ -4,16 +4,16 @@ Existing organizations get their owner from what the bridge recorded: the direct
 group last converged to the organization, else (domain-rule organizations) the directory most of
 the organization's bridge-granted members belong to.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
 import scim_server.db
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
