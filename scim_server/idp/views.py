@@ -26,7 +26,7 @@ from scim_server.services import current_services as services
 from scim_server.services import db_session
 from scim_server.sso.identity import login_user_state
 from scim_server.sso.login_session import current_login, end_session
-from scim_server.sso.views import error_page
+from scim_server.sso.views import error_page, no_store
 from scim_server.sync.facts import user_facts
 from scim_server.sync.planner import account_email
 
@@ -42,12 +42,7 @@ POST_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline
 _REFUSED_MESSAGE = "This sign-in request cannot be answered. Please go back to the service desk and try again."
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+blueprint.after_request(no_store)
 
 
 def _refuse(status: int, title: str, message: str, reason: str, request_id: str | None = None):

@@ -58,12 +58,15 @@ DEFAULT_LANDING = "/portals"
 OIDC_CALLBACK = "/oidc/callback"
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
+def no_store(response: Response) -> Response:
+    """Login pages are never cached, framed or leaked through Referer (shared with the IdP views)."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
+
+
+blueprint.after_request(no_store)
 
 
 # ------------------------------------------------------------------------------------------------
