@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim_server.services import Services
-from scim_server.sso.sp import stored_key_pair
+from scim_server.sso.sp import certificate_base64, stored_key_pair
 
 KEY_NAME = "saml_idp_private_key"
 CERT_NAME = "saml_idp_certificate"
@@ -31,7 +31,7 @@ class IdentityProvider:
 
     @property
     def certificate_base64(self) -> str:
-        return "".join(self.certificate_pem.strip().splitlines()[1:-1])
+        return certificate_base64(self.certificate_pem)
 
 
 _cache: "weakref.WeakKeyDictionary[sessionmaker[Session], IdentityProvider]" = weakref.WeakKeyDictionary()

@@ -5,7 +5,7 @@ from lxml import etree
 
 from scim_server.idp.identity import IdentityProvider
 from scim_server.sso.safexml import DS, MD
-from scim_server.sso.sp import BINDING_POST, BINDING_REDIRECT, NAMEID_EMAIL
+from scim_server.sso.sp import BINDING_POST, BINDING_REDIRECT, NAMEID_EMAIL, add_signing_key
 
 
 def idp_metadata_xml(idp: IdentityProvider) -> bytes:
@@ -17,9 +17,7 @@ def idp_metadata_xml(idp: IdentityProvider) -> bytes:
         WantAuthnRequestsSigned="false",
         protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
     )
-    key_descriptor = etree.SubElement(descriptor, f"{{{MD}}}KeyDescriptor", use="signing")
-    x509_data = etree.SubElement(etree.SubElement(key_descriptor, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
-    etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = idp.certificate_base64
+    add_signing_key(descriptor, idp.certificate_pem)
     etree.SubElement(descriptor, f"{{{MD}}}NameIDFormat").text = NAMEID_EMAIL
     for binding in (BINDING_REDIRECT, BINDING_POST):
         etree.SubElement(descriptor, f"{{{MD}}}SingleSignOnService", Binding=binding, Location=idp.sso_url)

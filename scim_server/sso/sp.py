@@ -50,7 +50,7 @@ class ServiceProvider:
 
     @property
     def certificate_base64(self) -> str:
-        return "".join(self.certificate_pem.strip().splitlines()[1:-1])
+        return certificate_base64(self.certificate_pem)
 
     def sign(self, data: bytes) -> bytes:
         """RSA-SHA256 (PKCS#1 v1.5) signature, as the HTTP-Redirect binding requires."""
@@ -150,6 +150,18 @@ def _cert_matches_key(cert_pem: str, key: RSAPrivateKey) -> bool:
     return cert.public_key().public_numbers() == key.public_key().public_numbers()
 
 
+def certificate_base64(certificate_pem: str) -> str:
+    """The certificate's base64 body (PEM without armour), as metadata and KeyInfo carry it."""
+    return "".join(certificate_pem.strip().splitlines()[1:-1])
+
+
+def add_signing_key(descriptor: etree._Element, certificate_pem: str) -> None:
+    """A metadata role descriptor's ``KeyDescriptor use="signing"`` holding the certificate."""
+    key_descriptor = etree.SubElement(descriptor, f"{{{MD}}}KeyDescriptor", use="signing")
+    x509_data = etree.SubElement(etree.SubElement(key_descriptor, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
+    etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = certificate_base64(certificate_pem)
+
+
 def metadata_xml(sp: ServiceProvider) -> bytes:
     """SP metadata (SAML 2.0 metadata schema): entity ID, signing certificate, ACS (HTTP-POST)."""
     root = etree.Element(f"{{{MD}}}EntityDescriptor", nsmap={"md": MD, "ds": DS}, entityID=sp.entity_id)
@@ -160,9 +172,7 @@ def metadata_xml(sp: ServiceProvider) -> bytes:
         WantAssertionsSigned="true",
         protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
     )
-    key_descriptor = etree.SubElement(descriptor, f"{{{MD}}}KeyDescriptor", use="signing")
-    x509_data = etree.SubElement(etree.SubElement(key_descriptor, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
-    etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = sp.certificate_base64
+    add_signing_key(descriptor, sp.certificate_pem)
     for name_id_format in (NAMEID_EMAIL, NAMEID_UNSPECIFIED):
         etree.SubElement(descriptor, f"{{{MD}}}NameIDFormat").text = name_id_format
     etree.SubElement(
