@@ -101,7 +101,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(url, **kwargs)
+    except ImportError as exc:  # the driver is an extra: say how to get it, not a traceback
+        raise ValueError(f"the database driver is not installed ({exc.name}); for PostgreSQL: "
+                         "pip install 'jsm-scim-bridge[postgres]'") from exc
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[postgres,test,bench]'
 if [ "${SKIP_LINT:-0}" != 1 ]; then
   .venv/bin/python -m ruff check --quiet .
   .venv/bin/python -m mypy

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 
-from scim_server import metrics
+from scim_server import __version__, metrics
 from scim_server.db import RETRY_AFTER_SECONDS, is_unavailable
 from scim_server.services import current_services
 
@@ -33,7 +33,7 @@ blueprint.app_errorhandler(SqlalchemyTimeout)(_database_unavailable)
 
 @blueprint.get("/healthz")
 def healthz() -> tuple[Response, int, dict[str, str]]:
-    return jsonify(status="ok"), 200, _NO_STORE
+    return jsonify(status="ok", version=__version__), 200, _NO_STORE
 
 
 @blueprint.get("/readyz")

@@ -6,6 +6,7 @@ import sys
 import click
 from sqlalchemy.exc import OperationalError
 
+from scim_server import __version__
 from scim_server.settings import SettingsError, load_settings
 
 
@@ -61,7 +62,7 @@ def _fail(message: str, status: int) -> None:
 
 
 @click.group(cls=_Group)
-@click.version_option(package_name="jsm-scim-bridge")
+@click.version_option(__version__, prog_name="jsm-scim")  # the one place: scim_server.__version__
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """SCIM 2.0 provisioning and SAML login for Jira Service Management customers."""
