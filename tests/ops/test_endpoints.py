@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from scim_server import metrics
+from scim_server import __version__, metrics
 from scim_server.app import create_app
 from scim_server.settings import Settings
 
@@ -24,7 +24,7 @@ def sample_value(text: str, name: str, **labels: str) -> float:
 
 def test_healthz(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.status_code == 200 and response.get_json() == {"status": "ok", "version": __version__}
 
 
 def test_readyz_with_database(live_server):

@@ -15,6 +15,7 @@ import requests
 
 from benchmarks.common import bridge_stack
 from jsm_client.emulator import EmulatorServer
+from scim_server import __version__
 from tests.fixtures.db import BACKENDS, POSTGRES_URL
 from tests.ops.test_endpoints import sample_value
 
@@ -88,5 +89,5 @@ def test_metrics_health_and_readiness_across_gunicorn_and_sync_workers(tmp_path,
 
         health = requests.get(base + "/healthz", timeout=5)
         ready = requests.get(base + "/readyz", timeout=5)
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200 and health.json() == {"status": "ok", "version": __version__}
         assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok"}
