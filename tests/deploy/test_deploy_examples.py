@@ -1,6 +1,7 @@
-"""The example deployment in ``deploy/``: systemd units that systemd accepts, an nginx site that
-Debian's nginx accepts and that proxies to a real gunicorn as the bridge expects, and a PostgreSQL
-setup script that creates a role and database the bridge then migrates.
+"""The example deployment in ``deploy/``: systemd units that systemd accepts and whose commands
+migrate and serve, an nginx site that Debian's nginx accepts and that proxies TLS to the web unit's
+gunicorn as the bridge expects, and a PostgreSQL setup script that creates a role and database the
+bridge then migrates.
 
 Missing tools (systemd-analyze, nginx, PostgreSQL) skip their test outside CI; ``.ci/run``
 installs them, and under ``CI=true`` a missing tool fails.
@@ -11,6 +12,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import os
+import shlex
 import shutil
 import socket
 import ssl
@@ -26,7 +28,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import ManagedProcess, bridge_stack, free_port
+from benchmarks.common import ManagedProcess, bridge_env, create_key, free_port, wait_until_ready
 from scim_server import __version__
 from scim_server.db import alembic_config
 from tests.fixtures.db import BACKENDS, POSTGRES_URL
@@ -48,14 +50,24 @@ def _tool(name: str) -> str:
 
 # --- systemd -----------------------------------------------------------------------------------
 
-def _installed_unit(name: str, directory: Path) -> Path:
+def _installed_unit_text(name: str) -> str:
     """The unit as installed from this checkout: the install prefix is this tree and this venv."""
     unit = (DEPLOY / "systemd" / name).read_text()
     assert f"{INSTALL_PREFIX}/.venv/bin/" in unit
-    unit = unit.replace(f"{INSTALL_PREFIX}/.venv", sys.prefix).replace(INSTALL_PREFIX, str(REPO_ROOT))
+    return unit.replace(f"{INSTALL_PREFIX}/.venv", sys.prefix).replace(INSTALL_PREFIX, str(REPO_ROOT))
+
+
+def _installed_unit(name: str, directory: Path) -> Path:
     path = directory / name
-    path.write_text(unit)
+    path.write_text(_installed_unit_text(name))
     return path
+
+
+def _unit_commands(name: str) -> dict[str, list[str]]:
+    """``ExecStart``/``ExecStartPre`` of the installed unit, as argument lists."""
+    lines = (line.split("=", 1) for line in _installed_unit_text(name).splitlines()
+             if line.startswith(("ExecStart=", "ExecStartPre=")))
+    return {key: shlex.split(value) for key, value in lines}
 
 
 @pytest.mark.parametrize("unit", ["jsm-scim-web.service", "jsm-scim-worker.service"])
@@ -129,7 +141,8 @@ def _nginx_prefix(directory: Path, *, https_port: int = 443, http_port: int = 80
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the private temp directories
     (directory / "nginx.conf").write_text(
         f"{user}pid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\nhttp {{\n"
-        f"    access_log {directory}/access.log;\n"
+        f"    log_format with_id '$remote_addr \"$request\" $status $request_id';\n"
+        f"    access_log {directory}/access.log with_id;\n"
         + "".join(f"    {kind}_temp_path {path};\n".replace("body_temp", "client_body_temp")
                   for kind, path in temp.items())
         + f"    include {directory}/site.conf;\n}}\n")
@@ -146,24 +159,45 @@ def test_nginx_site_passes_nginx_t(tmp_path):
 
 
 @pytest.fixture
-def proxied_bridge(tmp_path) -> Iterator[tuple[str, str, Path]]:
-    """nginx with the example site in front of gunicorn (gunicorn.conf.py) on SQLite: (https URL,
-    SCIM token, CA file)."""
+def web_unit(tmp_path) -> Iterator[tuple[str, str]]:
+    """The web unit's own commands, run as systemd would (outside the checkout, in the state
+    directory): ``ExecStartPre`` migrates, ``ExecStart`` serves, on SQLite. (upstream, SCIM token)"""
+    commands = _unit_commands("jsm-scim-web.service")
+    state, metrics_dir = tmp_path / "state", tmp_path / "metrics"
+    state.mkdir()
+    metrics_dir.mkdir()
+    port = free_port()
+    env = bridge_env(f"sqlite:///{state / 'jsm-scim.db'}", extra={
+        "JSM_SCIM_PORT": str(port), "WEB_CONCURRENCY": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    migrate = subprocess.run(commands["ExecStartPre"], env=env, cwd=state, capture_output=True, text=True,
+                             timeout=180)
+    assert migrate.returncode == 0, migrate.stderr
+    token = create_key(env)
+    web = ManagedProcess("gunicorn", commands["ExecStart"], env, tmp_path, cwd=state)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz", web, timeout=180)
+        yield f"127.0.0.1:{port}", token
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def proxied_bridge(web_unit, tmp_path) -> Iterator[tuple[str, str, Path]]:
+    """nginx with the example site in front of the web unit's gunicorn: (https URL, SCIM token, CA file)."""
     nginx = _tool("nginx")
-    with bridge_stack(backend="sqlite", server="gunicorn", http_workers=1, workdir=tmp_path) as stack:
-        https_port, http_port = free_port(), free_port()
-        upstream = stack.base_url.removeprefix("http://")
-        prefix = tmp_path / "nginx"
-        prefix.mkdir()
-        conf = _nginx_prefix(prefix, https_port=https_port, http_port=http_port, upstream=upstream)
-        process = ManagedProcess("nginx", [nginx, "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"],
-                                 dict(os.environ), tmp_path)
-        try:
-            base = f"https://127.0.0.1:{https_port}"
-            _wait_for(base + "/healthz", prefix / "bridge.pem", process)
-            yield base, stack.token, prefix / "bridge.pem"
-        finally:
-            process.stop()
+    upstream, token = web_unit
+    https_port, http_port = free_port(), free_port()
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    conf = _nginx_prefix(prefix, https_port=https_port, http_port=http_port, upstream=upstream)
+    process = ManagedProcess("nginx", [nginx, "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"],
+                             dict(os.environ), tmp_path)
+    try:
+        base = f"https://127.0.0.1:{https_port}"
+        _wait_for(base + "/healthz", prefix / "bridge.pem", process)
+        yield base, token, prefix / "bridge.pem"
+    finally:
+        process.stop()
 
 
 def _wait_for(url: str, ca: Path, process: ManagedProcess) -> None:
@@ -183,7 +217,9 @@ def test_nginx_proxies_tls_to_gunicorn_as_the_bridge_expects(proxied_bridge):
     assert health.json() == {"status": "ok", "version": __version__}
     assert health.headers["Server"] == "nginx"  # server_tokens off: no version
     assert health.headers["Strict-Transport-Security"].startswith("max-age=")
-    assert len(health.headers["X-Request-ID"]) == 32  # nginx's $request_id reached the bridge's log and answer
+    # nginx's $request_id reached the bridge, which logs and answers with it: one ID in both logs
+    request_id = health.headers["X-Request-ID"]
+    assert f'"GET /healthz HTTP/1.1" 200 {request_id}' in (ca.parent / "access.log").read_text()
 
     scim = requests.get(base + "/scim/v2/Users?count=1", headers={"Authorization": f"Bearer {token}"},
                         verify=str(ca), timeout=10)
