@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import ManagedProcess, bridge_env, create_key, free_port, wait_until_ready
+from jsm_client.emulator import EmulatorServer
 from scim_server import __version__
 from scim_server.db import alembic_config
 from tests.fixtures.db import BACKENDS, POSTGRES_URL
@@ -90,6 +91,16 @@ def test_units_run_the_shipped_commands():
     for unit in (web, worker):
         assert "EnvironmentFile=/etc/jsm-scim/jsm-scim.env" in unit
         assert "Environment=PROMETHEUS_MULTIPROC_DIR=/run/jsm-scim" in unit  # shared: one /metrics for both
+
+
+def test_worker_unit_command_runs_outside_the_checkout(tmp_path):
+    command = _unit_commands("jsm-scim-worker.service")["ExecStart"]
+    with EmulatorServer() as emulator:
+        env = bridge_env(f"sqlite:///{tmp_path / 'jsm-scim.db'}", jsm_url=emulator.url,
+                         extra={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+        done = subprocess.run([*command, "--once"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=180)
+    assert done.returncode == 0, done.stderr  # migrated the new database, found nothing to do, exited
 
 
 # --- nginx -------------------------------------------------------------------------------------
