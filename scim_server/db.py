@@ -104,8 +104,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:  # the driver is an extra: say how to get it, not a traceback
-        raise ValueError(f"the database driver is not installed ({exc.name}); for PostgreSQL: "
-                         "pip install 'jsm-scim-bridge[postgres]'") from exc
+        raise ValueError(f"the database driver is not installed ({exc.name}); for PostgreSQL install the "
+                         "extra [postgres], e.g. pip install '.[postgres]' in the source tree") from exc
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine

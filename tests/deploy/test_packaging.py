@@ -151,4 +151,4 @@ def test_postgres_url_without_the_driver_is_a_one_line_error_naming_the_extra(tm
                                              "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("error: ") and "jsm-scim-bridge[postgres]" in result.stderr
+    assert result.stderr.startswith("error: ") and "extra [postgres]" in result.stderr
