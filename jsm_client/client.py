@@ -9,7 +9,10 @@ adapter and no other mutable state.
 
 Every exchange is bounded (``jsm_client.bounded_http``): ``timeout`` is the total time of one
 attempt (connect, headers and the whole body, not per read), ``max_retry_seconds`` the total time
-of one call including its retries, ``max_body_bytes`` the largest body read. Redirects are never
+of one call including its retries (waits that JSM asked for, ``Retry-After`` and pacing, are
+bounded by ``max_rate_limit_seconds`` instead), ``max_body_bytes`` the largest body read. Calls are
+paced per route by a :class:`jsm_client.pacing.Pacer` (pass a shared one, ``pacer_for``, so that
+every client of a process keeps within one budget). Redirects are never
 followed (a POST turned into a GET to another host would carry data there), and the site must be
 https unless it is on a loopback address (the emulator) or ``allow_http`` is set.
 """
@@ -30,6 +33,7 @@ import requests
 from jsm_client import bounded_http
 from jsm_client.errors import JsmBadRequest, JsmConflict, JsmError, JsmNotFound, JsmUnavailable, error_class_for
 from jsm_client.models import Customer, Organization, ServiceDesk
+from jsm_client.pacing import Pacer
 from jsm_client.retry import RETRYABLE_STATUSES, BackoffPolicy, parse_rate_limit_reset, parse_retry_after
 
 log = logging.getLogger("jsm_client")
@@ -47,6 +51,9 @@ SERVICE_DESK = "/rest/servicedeskapi/servicedesk/{id}"
 SERVICE_DESK_ORGANIZATIONS = "/rest/servicedeskapi/servicedesk/{id}/organization"
 SERVICE_DESK_CUSTOMERS = "/rest/servicedeskapi/servicedesk/{id}/customer"
 USER_SEARCH = "/rest/api/3/user/search"
+SERVER_INFO = "/rest/servicedeskapi/info"
+MYSELF = "/rest/api/3/myself"
+MY_PERMISSIONS = "/rest/api/3/mypermissions"
 
 PAGE_LIMIT = 50  # JSM's default and usual cap; the server may still return fewer.
 USER_SEARCH_PAGE = 50
@@ -86,6 +93,8 @@ class JsmClient:
         clock: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_BODY_BYTES,
         allow_http: bool = False,
+        pacer: Pacer | None = None,
+        max_rate_limit_seconds: float = 900.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -95,7 +104,9 @@ class JsmClient:
         self.email = email
         self.timeout = timeout
         self.batch_size = batch_size
-        self.policy = BackoffPolicy(max_attempts, max_retry_seconds, backoff_base, backoff_cap)
+        self.policy = BackoffPolicy(max_attempts, max_retry_seconds, backoff_base, backoff_cap,
+                                    max_rate_limit_seconds=max_rate_limit_seconds)
+        self.pacer = pacer if pacer is not None else Pacer()
         self._on_call = on_call
         self._sleep = sleep
         self._clock = clock
@@ -275,6 +286,40 @@ class JsmClient:
         """JSM answers 400 (:class:`JsmBadRequest`) on desks with open access or public sign-up."""
         return self._send_batches("DELETE", SERVICE_DESK_CUSTOMERS, desk_id, account_ids)
 
+    # --------------------------------------------------------- the site itself
+
+    def server_info(self) -> dict[str, Any]:
+        """``GET /rest/servicedeskapi/info`` (needs no credentials): proves the site answers."""
+        data = self._call("GET", SERVER_INFO).json()
+        return data if isinstance(data, dict) else {}
+
+    def myself(self) -> dict[str, Any]:
+        """The service account (``GET /rest/api/3/myself``); :class:`JsmAuthError` when the
+        credentials are rejected."""
+        data = self._call("GET", MYSELF).json()
+        return data if isinstance(data, dict) else {}
+
+    def my_permissions(self, *keys: str) -> dict[str, bool]:
+        """Whether the service account holds each permission (``GET /rest/api/3/mypermissions``);
+        a key JSM does not report is left out."""
+        data = self._call("GET", MY_PERMISSIONS, params={"permissions": ",".join(keys)}).json()
+        found = (data.get("permissions") if isinstance(data, dict) else None) or {}
+        return {key: bool(value.get("havePermission")) for key, value in found.items()
+                if key in keys and isinstance(value, dict)}
+
+    def probe_customer_access(self, desk_id: str) -> bool:
+        """True when the desk's customer access is restricted, False when it is open.
+
+        No REST operation reports it; JSM documents that removing customers fails (400) on a desk
+        with open access or public sign-up, so an empty removal, which changes nothing, tells
+        (unverified against a real site: reported as "inferred"). Other errors are raised.
+        """
+        try:
+            self._call("DELETE", SERVICE_DESK_CUSTOMERS, ids={"id": desk_id}, body={"accountIds": []})
+        except JsmBadRequest:
+            return False
+        return True
+
     # ------------------------------------------------------------------ plumbing
 
     def _send_batches(self, method: str, template: str, target_id: str, account_ids: Iterable[str]) -> int:
@@ -314,20 +359,31 @@ class JsmClient:
         path = _expand(template, ids or {})
         route = f"{method} {template}"
         started = self._clock()
+        directed = 0.0  # seconds waited because JSM asked (Retry-After, pacing): not our own budget
+        wait = 0.0
         for attempt in itertools.count(1):
-            left = self.policy.max_retry_seconds - (self._clock() - started)
-            outcome = self._attempt(method, path, route, params, body, min(self.timeout, left))
-            if isinstance(outcome, requests.Response) and outcome.status_code not in RETRYABLE_STATUSES:
-                return self._checked(outcome, method, path, attempt)
-            wait = self.policy.next_wait(attempt, self._clock() - started, _retry_after(outcome))
-            if wait is None:
+            pace = self.pacer.reserve(route)
+            if max(wait, pace) > 0:
+                self._sleep(max(wait, pace))
+                directed += max(0.0, pace - wait)  # a retry wait JSM asked for was counted already
+            left = self.policy.max_retry_seconds + directed - (self._clock() - started)
+            outcome = self._attempt(method, path, route, params, body, min(self.timeout, max(left, 0.001)))
+            if isinstance(outcome, requests.Response):
+                self.pacer.observe(route, outcome.status_code, outcome.headers)
+                if outcome.status_code not in RETRYABLE_STATUSES:
+                    return self._checked(outcome, method, path, attempt)
+            retry_after = _retry_after(outcome)
+            next_wait = self.policy.next_wait(attempt, self._clock() - started, retry_after, directed)
+            if next_wait is None:
                 raise self._give_up(outcome, method, path, attempt)
+            if retry_after is not None:
+                directed += next_wait
+            wait = next_wait
             log.warning(
                 "JSM %s failed (status %s), attempt %d/%d; retrying in %.2fs",
                 route, _status_label(outcome), attempt, self.policy.max_attempts, wait,
                 extra={"jsm_route": route, "jsm_status": _status_label(outcome), "jsm_attempt": attempt},
             )
-            self._sleep(wait)
         raise AssertionError("unreachable")
 
     def _attempt(

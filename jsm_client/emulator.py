@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from hmac import compare_digest
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
 
@@ -25,8 +26,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from jsm_client.emulator_limits import BurstLimiter
 from jsm_client.emulator_sso import EmulatorSso
 from jsm_client.emulator_state import ApiError, CustomerRecord, EmulatorState, OrganizationRecord, ServiceDeskRecord
+from jsm_client.emulator_store import load_state, save_state
 
 log = logging.getLogger("jsm_client.emulator")
 
@@ -37,7 +40,10 @@ EXPERIMENTAL_MESSAGE = (
     "This API is experimental. Experimental APIs are not guaranteed to be stable within the preview "
     "period. You must set the header 'X-ExperimentalApi: opt-in' to opt into using this API."
 )
-FAULT_KEYS = frozenset({"rate_limit_every", "retry_after_s", "error_every", "latency_ms", "error_retry_after_s"})
+FAULT_KEYS = frozenset({"rate_limit_every", "retry_after_s", "error_every", "latency_ms", "error_retry_after_s",
+                        "burst_limit", "burst_window_s"})
+#: How often a changed state is written to the state file (at most), in seconds.
+SAVE_INTERVAL_S = 1.0
 #: Effective state changes made through the REST API (``stats["effects"]``): a call that changes
 #: nothing (a member already present, an existing organization name) counts no effect, so tests can
 #: prove that nothing was applied twice.
@@ -67,7 +73,12 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", f"{SD}/servicedesk/{{id}}/customer", "add_desk_customers"),
     ("DELETE", f"{SD}/servicedesk/{{id}}/customer", "remove_desk_customers"),
     ("GET", "/rest/api/3/user/search", "user_search"),
+    ("GET", f"{SD}/info", "info"),
+    ("GET", "/rest/api/3/myself", "myself"),
+    ("GET", "/rest/api/3/mypermissions", "my_permissions"),
 )
+# Answered without credentials (the OpenAPI doc: "the user does not need to be logged in").
+ANONYMOUS = frozenset({("GET", f"{SD}/info")})
 # Flagged "x-experimental" in the OpenAPI doc: 412 without X-ExperimentalApi.
 EXPERIMENTAL = frozenset({("GET", f"{SD}/servicedesk/{{id}}/customer"), ("DELETE", f"{SD}/servicedesk/{{id}}/customer")})
 
@@ -98,14 +109,22 @@ class JsmEmulator:
         expected_token: str | None = None,
         admin_token: str | None = None,
         user_search_includes_customers: bool = True,
+        jira_admin: bool = True,
+        state_file: Path | None = None,
     ) -> None:
         self._desk_specs = None if service_desks is None else tuple(service_desks)
         self.expected_email = expected_email
         self.expected_token = expected_token
         self.admin_token = admin_token  # when set, POST /_emulator/* needs "Authorization: Bearer TOKEN"
         self.user_search_includes_customers = user_search_includes_customers
+        self.jira_admin = jira_admin  # the service account's global ADMINISTER permission
+        self.state_file = state_file  # when set: state loaded from it and saved to it (0600)
         self._lock = threading.RLock()
-        self.state = EmulatorState(self._desk_specs)
+        self.state = load_state(state_file, self._desk_specs) if state_file else EmulatorState(self._desk_specs)
+        self._dirty = False
+        self._saver: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._limiter: BurstLimiter | None = None
         self._faults: dict[str, float] = {}
         self._fault_seq = 0
         self._requests = 0
@@ -133,6 +152,8 @@ class JsmEmulator:
         ``rate_limit_every=N``: every Nth API request answers 429 with ``Retry-After:
         retry_after_s`` (default 1). ``error_every=M``: every Mth answers 503 (with
         ``Retry-After: error_retry_after_s`` if given). ``latency_ms``: delay every API request.
+        ``burst_limit=N``: at most N requests per route (method and path template) per
+        ``burst_window_s`` (default 1) seconds, as Atlassian's burst limits (``emulator_limits``).
         """
         unknown = set(faults) - FAULT_KEYS
         if unknown:
@@ -140,9 +161,12 @@ class JsmEmulator:
         cleaned = {k: float(v) for k, v in faults.items() if v is not None}
         if any(v < 0 for v in cleaned.values()):
             raise ValueError("fault settings must not be negative")
+        limit, window = int(cleaned.get("burst_limit", 0)), cleaned.get("burst_window_s", 1.0)
+        limiter = BurstLimiter(limit, window) if limit else None  # ValueError for a zero window
         with self._lock:
             self._faults = cleaned
             self._fault_seq = 0
+            self._limiter = limiter
 
     def add_customer(self, email: str, display_name: str | None = None) -> str:
         """Seed a customer in-process (as if created elsewhere); returns its account ID."""
@@ -158,9 +182,72 @@ class JsmEmulator:
         """Empty state, the initial service desks, cleared stats and faults."""
         with self._lock:
             self.state = EmulatorState(self._desk_specs)
-            self._faults, self._fault_seq = {}, 0
+            self._faults, self._fault_seq, self._limiter = {}, 0, None
             self._requests, self._by_route = 0, {}
             self._effects = dict.fromkeys(EFFECTS, 0)
+        self._changed()
+
+    def configure_site(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"jira_admin": bool, "servicedesks": {KEY: {"openAccess": bool}}}``: the service
+        account's Jira administrator permission and each desk's customer access (open or restricted)."""
+        unknown = set(settings) - {"jira_admin", "servicedesks"}
+        if unknown:
+            raise ValueError(f"unknown site settings: {sorted(unknown)}")
+        desks = settings.get("servicedesks") or {}
+        if not isinstance(desks, dict) or not all(isinstance(v, dict) for v in desks.values()):
+            raise ValueError('servicedesks must map project keys to {"openAccess": true|false}')
+        with self._lock:
+            for key, values in desks.items():
+                try:
+                    desk = self.state.service_desk(str(key))
+                except ApiError:
+                    raise ValueError(f"no service desk {key}") from None
+                desk.open_access = bool(values.get("openAccess", desk.open_access))
+            if "jira_admin" in settings:
+                self.jira_admin = bool(settings["jira_admin"])
+        self._changed()
+        return self.site_dict()
+
+    def site_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"jira_admin": self.jira_admin,
+                    "servicedesks": {d.project_key: {"openAccess": d.open_access} for d in self.state.service_desks}}
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self) -> None:
+        """Write the state to ``state_file`` now (no-op without one)."""
+        if self.state_file is None:
+            return
+        with self._lock:
+            self._dirty = False
+            save_state(self.state, self.state_file)
+
+    def close(self) -> None:
+        """Stop the background saver and write what changed."""
+        self._closed.set()
+        if self._saver is not None:
+            self._saver.join(timeout=5)
+        if self._dirty:
+            self.save()
+
+    def _changed(self) -> None:
+        """The state changed: saved within ``SAVE_INTERVAL_S`` by one background thread."""
+        if self.state_file is None:
+            return
+        with self._lock:
+            self._dirty = True
+            if self._saver is None and not self._closed.is_set():
+                self._saver = threading.Thread(target=self._save_loop, name="jsm-emulator-save", daemon=True)
+                self._saver.start()
+
+    def _save_loop(self) -> None:
+        while not self._closed.wait(SAVE_INTERVAL_S):
+            if self._dirty:
+                try:
+                    self.save()
+                except OSError:
+                    log.exception("could not save the emulator state to %s", self.state_file)
 
     # ---------------------------------------------------------------- WSGI entry
 
@@ -189,18 +276,31 @@ class JsmEmulator:
         platform = request.path.startswith("/rest/api/")
         match = _match(request)
         label = f"{request.method} (unmatched)" if isinstance(match, ApiError) else f"{request.method} {match[0][1]}"
-        faults, seq = self._count(label)
+        faults, seq, limits = self._count(label)
         if faults.get("latency_ms"):
             time.sleep(faults["latency_ms"] / 1000)
         fault = _injected_fault(faults, seq, platform)
         request.get_data()  # read (and cache) the body before taking the state lock
+        response = self._answer(request, match, platform, fault, limits)
+        if limits is not None:
+            response.headers.update(limits)
+        if request.method != "GET" and response.status_code < 400:
+            self._changed()
+        return response
+
+    def _answer(self, request: Request, match: tuple[tuple[str, str, str], dict[str, str]] | ApiError,
+                platform: bool, fault: Response | None, limits: dict[str, str] | None) -> Response:
         try:
+            if limits is not None and "Retry-After" in limits:
+                raise ApiError(429, "Rate limit exceeded.", "rate.limit.exceeded")
             if fault is not None:
                 return fault
-            self._authenticate(request)
             if isinstance(match, ApiError):
+                self._authenticate(request)
                 raise match
             (method, template, handler), args = match
+            if (method, template) not in ANONYMOUS:
+                self._authenticate(request)
             if (method, template) in EXPERIMENTAL and not _opted_in(request):
                 raise ApiError(412, EXPERIMENTAL_MESSAGE, "sd.rest.experimental.api.optin.required")
             with self._lock:
@@ -209,13 +309,15 @@ class JsmEmulator:
         except ApiError as err:
             return _error(err, platform)
 
-    def _count(self, label: str) -> tuple[dict[str, float], int]:
-        """Count the request; return the fault settings and its number since they were set."""
+    def _count(self, label: str) -> tuple[dict[str, float], int, dict[str, str] | None]:
+        """Count the request; return the fault settings, its number since they were set and, under
+        a burst limit, the rate-limit headers of its answer (with ``Retry-After`` when refused)."""
         with self._lock:
             self._requests += 1
             self._by_route[label] = self._by_route.get(label, 0) + 1
             self._fault_seq += 1
-            return self._faults, self._fault_seq
+            limits = self._limiter.admit(label).headers if self._limiter is not None else None
+            return self._faults, self._fault_seq, limits
 
     def _effect(self, name: str, count: int = 1) -> None:
         """Count an effective change (called by handlers, which run under the state lock)."""
@@ -256,6 +358,32 @@ class JsmEmulator:
         found = self.state.search_customers(query, account_id) if self.user_search_includes_customers else []
         # Plain JSON array, filtered first and then paged (Jira platform REST v3 "Find users").
         return _json([_platform_user(c, request.host_url) for c in found[start : start + limit]])
+
+    # -- the site and the service account
+
+    def _h_info(self, request: Request) -> Response:
+        host = request.host_url.rstrip("/")
+        return _json({"version": "emulator", "platformVersion": "emulator", "buildChangeSet": "emulator",
+                      "isLicensedForUse": True, "_links": {"self": f"{host}{SD}/info"}})
+
+    def _h_myself(self, request: Request) -> Response:
+        """The service account (an Atlassian account, not a portal-only customer)."""
+        email = (request.authorization.username if request.authorization else None) or self.expected_email or ""
+        host = request.host_url.rstrip("/")
+        return _json({"self": f"{host}/rest/api/3/user?accountId=emulator-service-account",
+                      "accountId": "emulator-service-account", "accountType": "atlassian", "emailAddress": email,
+                      "displayName": "Bridge service account", "active": True, "timeZone": "UTC", "locale": "en_US"})
+
+    def _h_my_permissions(self, request: Request) -> Response:
+        """Jira platform "Get my permissions": ``permissions`` (comma-separated keys) is required."""
+        keys = [k.strip() for k in request.args.get("permissions", "").split(",") if k.strip()]
+        if not keys:
+            raise ApiError(400, "The permissions query parameter is required.")
+        granted = {"ADMINISTER": self.jira_admin, "BROWSE_PROJECTS": True}
+        return _json({"permissions": {key: {"id": str(index), "key": key, "name": key.replace("_", " ").title(),
+                                            "type": "GLOBAL" if key == "ADMINISTER" else "PROJECT",
+                                            "description": "", "havePermission": granted.get(key, self.jira_admin)}
+                                      for index, key in enumerate(keys)}})
 
     # -- organizations
 
@@ -371,6 +499,10 @@ class JsmEmulator:
         if action == ("POST", "/_emulator/reset"):
             self.reset()
             return _json({"reset": True})
+        if action == ("GET", "/_emulator/site"):
+            return _json(self.site_dict())
+        if action == ("POST", "/_emulator/site"):
+            return self._admin_call(request, self.configure_site)
         return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
 
     def _admin_allowed(self, request: Request) -> bool:
@@ -380,14 +512,21 @@ class JsmEmulator:
         return scheme.lower() == "bearer" and compare_digest(token.strip().encode(), self.admin_token.encode())
 
     def _admin_faults(self, request: Request) -> Response:
+        def apply(body: dict[str, Any]) -> dict[str, float]:
+            self.set_faults(**body)
+            return self.faults_dict()
+
+        return self._admin_call(request, apply)
+
+    def _admin_call(self, request: Request, action: Callable[[dict[str, Any]], Any]) -> Response:
+        """Run a test endpoint's ``action`` on its JSON object body; 400 for a bad body."""
         try:
             body = json.loads(request.get_data() or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
-            self.set_faults(**body)
+            return _json(action(body))
         except (ValueError, TypeError) as exc:
             return _json({"error": str(exc)}, 400)
-        return _json(self.faults_dict())
 
     def _portal_page(self, request: Request, desk_ref: str) -> Response:
         with self._lock:
@@ -409,7 +548,8 @@ class JsmEmulator:
             try:
                 self.state.create_customer(email, display_name, strict_conflict=True)
             except ApiError:  # already a customer (409), or an address JSM refuses
-                pass
+                return
+        self._changed()
 
 
 # ----------------------------------------------------------------------- server
@@ -457,6 +597,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server, self._thread = None, None
+        self.emulator.close()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -465,9 +606,12 @@ class EmulatorServer:
         self.stop()
 
 
-def run_emulator(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve the emulator in the foreground until interrupted (``jsm-scim emulator``)."""
-    server = make_server(host, port, JsmEmulator(), threaded=True)
+def run_emulator(host: str = "127.0.0.1", port: int = 8080, **faults: float | None) -> None:
+    """Serve the emulator in the foreground until interrupted (``jsm-scim emulator``); ``faults``
+    as ``JsmEmulator.set_faults`` takes them (e.g. ``burst_limit``)."""
+    emulator = JsmEmulator()
+    emulator.set_faults(**faults)
+    server = make_server(host, port, emulator, threaded=True)
     url = EmulatorServer(host, server.server_port).url
     log.info("JSM emulator listening on %s", url)
     print(f"JSM emulator listening on {url} (state: {url}/_emulator/state)", flush=True)

@@ -5,6 +5,10 @@ any endpoint may answer 429 with ``Retry-After`` (seconds) and ``X-RateLimit-Res
 (ISO 8601, ``yyyy-MM-ddTHH:mmZ``); retrying earlier fails again with the same or a longer
 period. Some transient 5xx (e.g. 503) carry ``Retry-After`` too. Without the header, back
 off exponentially with a cap and jitter.
+
+A wait the server asked for (``Retry-After``) is not the call's own backoff: it is bounded by
+``max_rate_limit_seconds`` (default 15 minutes), not by ``max_retry_seconds``, so a long
+rate-limit pause is waited out instead of failing the call (and the job behind it).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class BackoffPolicy:
     max_retry_seconds: float = 60.0
     base: float = 0.5
     cap: float = 30.0
+    max_rate_limit_seconds: float = 900.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def backoff(self, attempt: int) -> float:
@@ -33,20 +38,24 @@ class BackoffPolicy:
         ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
         return self.rng.uniform(0, ceiling)
 
-    def next_wait(self, attempt: int, elapsed: float, retry_after: float | None = None) -> float | None:
+    def next_wait(self, attempt: int, elapsed: float, retry_after: float | None = None,
+                  directed: float = 0.0) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up.
 
         ``retry_after`` is the server's minimum; a little jitter is added on top (never
         subtracted) so that many workers limited together do not return in lockstep.
-        Gives up when the attempts are used or the wait would overrun the time budget.
+        ``directed``: seconds of ``elapsed`` already spent waiting as the server asked (not
+        counted in ``max_retry_seconds``). Gives up when the attempts are used, when the
+        server-directed waits would pass ``max_rate_limit_seconds``, or when our own backoff
+        would overrun ``max_retry_seconds``.
         """
         if attempt >= self.max_attempts:
             return None
         if retry_after is not None:
             wait = retry_after + self.rng.uniform(0, self.base)
-        else:
-            wait = self.backoff(attempt)
-        if elapsed + wait > self.max_retry_seconds:
+            return wait if directed + wait <= self.max_rate_limit_seconds else None
+        wait = self.backoff(attempt)
+        if elapsed - directed + wait > self.max_retry_seconds:
             return None
         return wait
 

@@ -97,10 +97,23 @@ def test_429_gives_up_after_max_attempts(jsm_emulator, jsm_client_factory, jsm_c
     assert jsm_emulator.emulator.state_dict()["organizations"] == []  # faulted requests change nothing
 
 
-def test_retry_after_beyond_time_budget_gives_up_at_once(jsm_emulator, jsm_client_factory, jsm_calls):
+def test_long_retry_after_is_waited_out_beyond_the_call_budget(jsm_emulator, jsm_client_factory, jsm_calls):
+    """A 120 s Retry-After exceeds the call's own 60 s budget: the client waits instead of failing."""
+    emulator = jsm_emulator.emulator
+    emulator.set_faults(rate_limit_every=1, retry_after_s=120)
+    sleep = SleepRecorder(_clear_faults(emulator))
+    client = jsm_client_factory(sleep=sleep, max_retry_seconds=60, backoff_base=0.01)
+
+    assert client.create_organization("Acme").name == "Acme"
+
+    assert len(sleep.waits) == 1 and 120 <= sleep.waits[0] <= 120.01
+    assert jsm_calls.statuses() == [429, 201]
+
+
+def test_retry_after_beyond_the_rate_limit_budget_gives_up_at_once(jsm_emulator, jsm_client_factory, jsm_calls):
     jsm_emulator.emulator.set_faults(rate_limit_every=1, retry_after_s=120)
     sleep = SleepRecorder()
-    client = jsm_client_factory(sleep=sleep, max_retry_seconds=60)
+    client = jsm_client_factory(sleep=sleep, max_retry_seconds=60, max_rate_limit_seconds=100)
 
     with pytest.raises(JsmRateLimited):
         client.create_organization("Acme")

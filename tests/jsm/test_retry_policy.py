@@ -54,11 +54,18 @@ def test_next_wait_honours_retry_after_and_adds_only_positive_jitter():
 
 
 def test_next_wait_gives_up_on_attempts_and_budget():
-    policy = BackoffPolicy(max_attempts=3, max_retry_seconds=10, base=1, cap=1)
+    policy = BackoffPolicy(max_attempts=3, max_retry_seconds=10, base=1, cap=1, max_rate_limit_seconds=100)
     assert policy.next_wait(2, elapsed=0) is not None
     assert policy.next_wait(3, elapsed=0) is None
-    assert policy.next_wait(1, elapsed=9.5, retry_after=1) is None
-    assert policy.next_wait(1, elapsed=0, retry_after=11) is None
+    assert policy.next_wait(1, elapsed=10) is None  # our own backoff stays within max_retry_seconds
+
+
+def test_server_directed_waits_have_their_own_budget():
+    policy = BackoffPolicy(max_attempts=10, max_retry_seconds=10, base=1, cap=1, max_rate_limit_seconds=100)
+    assert 11 <= policy.next_wait(1, elapsed=9.5, retry_after=11) <= 12  # a long Retry-After is waited out
+    assert policy.next_wait(1, elapsed=0, retry_after=101) is None  # beyond max_rate_limit_seconds
+    assert policy.next_wait(2, elapsed=95, retry_after=10, directed=95) is None  # 95 s waited already
+    assert policy.next_wait(2, elapsed=50, directed=45) is not None  # 5 s of own time spent: backoff ok
 
 
 @pytest.mark.parametrize(
