@@ -5,6 +5,7 @@ Nothing else in the code base reads ``os.environ``: every component receives a `
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -38,6 +39,14 @@ class Settings:
     run_worker_in_process: bool = True
     sync_batch_size: int = 50
     sync_max_attempts: int = 12
+    # Dead jobs are re-queued (for a few more attempts) this often, once JSM answers again (0: never)
+    sync_dead_retry_s: float = 1800.0
+    # A worker reconciles JSM with the stored state this often (0: never); one worker per period
+    reconcile_every_s: float = 0.0
+    # JSM pacing: requests per second per route for the whole installation (None: learnt from
+    # JSM's X-RateLimit-Limit); the longest a call waits when JSM asks it to (Retry-After)
+    jsm_rate_limit: float | None = None
+    jsm_max_rate_limit_wait_s: float = 900.0
     # Logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -80,6 +89,10 @@ _FIELDS = {
     "RUN_WORKER_IN_PROCESS": ("run_worker_in_process", "bool"),
     "SYNC_BATCH_SIZE": ("sync_batch_size", int),
     "SYNC_MAX_ATTEMPTS": ("sync_max_attempts", int),
+    "SYNC_DEAD_RETRY": ("sync_dead_retry_s", "duration"),
+    "RECONCILE_EVERY": ("reconcile_every_s", "duration"),
+    "JSM_RATE_LIMIT": ("jsm_rate_limit", float),
+    "JSM_MAX_RATE_LIMIT_WAIT": ("jsm_max_rate_limit_wait_s", "duration"),
     "LOG_LEVEL": ("log_level", str),
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),
@@ -92,7 +105,24 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds of ``90``, ``90s``, ``30m``, ``6h`` or ``1d``; ``ValueError`` otherwise."""
+    match = _DURATION.match(raw.lower())
+    if not match:
+        raise ValueError(f"expected a duration such as 90s, 30m, 6h or 1d, got {raw!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
 def _convert(name: str, raw: str, kind: object) -> object:
+    if kind == "duration":
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}{name}: {exc}") from None
     if kind == "bool":
         lowered = raw.strip().lower()
         if lowered in _TRUE:

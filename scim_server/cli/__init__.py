@@ -30,6 +30,25 @@ class CliContext:
             self._services = build_services(self.settings, migrate=migrate)
         return self._services
 
+    def override(self, **changes) -> None:
+        """Command-line options that stand for settings (before the services are built)."""
+        assert self._services is None, "override settings before opening the database"
+        self._settings = self.settings.with_overrides(**changes)
+
+    def jsm_services(self):
+        """The services with the JSM site resolved: ``JSM_SCIM_JSM_URL``, or the emulator that a running
+        ``jsm-scim serve`` published in the database (``sync.site``)."""
+        from dataclasses import replace
+
+        from scim_server.sync.site import resolve_site
+
+        services = self.services()
+        return replace(services, settings=resolve_site(services.settings, services.session_factory))
+
+    def jsm_settings(self):
+        """The settings with the JSM site resolved; the database is opened only when needed."""
+        return self.settings if not self.settings.uses_emulator else self.jsm_services().settings
+
 
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)
 
@@ -75,6 +94,7 @@ def _register() -> None:
         directories,
         emulator,
         idp,
+        jsm,
         keys,
         ops,
         serve,

@@ -1,6 +1,10 @@
 """``jsm-scim serve``: the whole product on one machine (SCIM API, SAML shim, sync worker).
 
-When no JSM site is configured, the built-in JSM emulator runs in-process and its URL is logged.
+When no JSM site is configured, the built-in JSM emulator runs in-process and its URL is logged and
+published in the database (with the path of its token file, ``sync.site``), so every CLI command
+works beside it; its state is kept in ``jsm-scim.emulator.json`` (0600) beside the database, so a
+restart does not lose "JSM". With a configured site, the site is checked first
+(``sync.site_check.preflight``): missing or rejected credentials refuse to start.
 Production runs ``gunicorn wsgi:app`` plus ``jsm-scim worker`` processes instead.
 
 HTTP is served by waitress, a production WSGI server: one event loop reads every request whole
@@ -34,6 +38,10 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     settings = cli.settings.with_overrides(host=host or cli.settings.host,
                                         port=cli.settings.port if port is None else port)
     configure_process_logging(settings)
+    if not settings.uses_emulator:
+        from scim_server.sync.site_check import preflight
+
+        preflight(settings, log)
     stop = threading.Event()
     stop_on_signals(stop)
     emulator = _start_emulator(settings) if settings.uses_emulator else None
@@ -47,6 +55,20 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
 
 
 EMULATOR_TOKEN_FILE = "jsm-scim.emulator-token"
+EMULATOR_STATE_FILE = "jsm-scim.emulator.json"
+
+
+def emulator_state_file(settings: Settings) -> Path:
+    """Beside the SQLite database file; in the working directory for a server database."""
+    from sqlalchemy.engine import make_url
+
+    from scim_server.db import is_sqlite, normalize_url
+
+    url = normalize_url(settings.database_url)
+    database = make_url(url).database if is_sqlite(url) else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        return Path(database).resolve().parent / EMULATOR_STATE_FILE
+    return Path(EMULATOR_STATE_FILE).resolve()
 
 
 def _start_emulator(settings: Settings):
@@ -55,21 +77,24 @@ def _start_emulator(settings: Settings):
     so another local user cannot change what the bridge believes JSM holds. The token is written
     to ``jsm-scim.emulator-token`` (0600) in the working directory, never logged."""
     from jsm_client.emulator import EmulatorServer, JsmEmulator
-    from scim_server.sync.jsm import EMULATOR_EMAIL
+    from scim_server.sync.site import EMULATOR_EMAIL
 
     token = secrets.token_urlsafe(24)
     write_private_text(Path(EMULATOR_TOKEN_FILE), token)
-    emulator = JsmEmulator(expected_email=EMULATOR_EMAIL, expected_token=token, admin_token=token)
+    state_file = emulator_state_file(settings)
+    emulator = JsmEmulator(expected_email=EMULATOR_EMAIL, expected_token=token, admin_token=token,
+                           state_file=state_file)
     host = settings.host if settings.host in ("127.0.0.1", "localhost") else "127.0.0.1"
     server = EmulatorServer(host, emulator=emulator).start()
     log.info("JSM emulator at %s, try curl %s/_emulator/state (no JSM_SCIM_JSM_URL configured); POST "
              "/_emulator/faults and /_emulator/reset need -H \"Authorization: Bearer $(cat %s)\"",
              server.url, server.url, EMULATOR_TOKEN_FILE)
+    log.info("JSM emulator state kept in %s", state_file)
     return server
 
 
 def _use_emulator(settings: Settings, server) -> Settings:
-    from scim_server.sync.jsm import EMULATOR_EMAIL
+    from scim_server.sync.site import EMULATOR_EMAIL
 
     return settings.with_overrides(jsm_url=server.url, jsm_email=EMULATOR_EMAIL,
                                    jsm_api_token=server.emulator.expected_token)
@@ -92,8 +117,10 @@ def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> No
     services = services_of(app)
     if emulator is not None:
         from scim_server.idp.emulator_link import connect_emulator_sso
+        from scim_server.sync.site import publish_emulator
 
         connect_emulator_sso(services, emulator)
+        publish_emulator(services.session_factory, emulator.url, Path(EMULATOR_TOKEN_FILE))
     worker = None
     if settings.run_worker_in_process:
         worker = threading.Thread(target=_worker_loop, args=(run_worker, services, stop), name="sync-worker",
@@ -112,6 +139,8 @@ def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> No
         http.join(timeout=10)
         if worker is not None:
             worker.join(timeout=30)
+        if emulator is not None:
+            _withdraw(services, emulator.url)
         services.engine.dispose()
 
 
@@ -128,6 +157,15 @@ def _stop_server(server) -> None:
     server.pull_trigger()
     server.close()
     server.task_dispatcher.shutdown(timeout=5)
+
+
+def _withdraw(services, url: str) -> None:
+    from scim_server.sync.site import withdraw_emulator
+
+    try:
+        withdraw_emulator(services.session_factory, url)
+    except Exception:  # noqa: BLE001 - shutting down: a stale entry only makes the CLI say serve is gone
+        log.warning("could not withdraw the published emulator URL", exc_info=True)
 
 
 def _worker_loop(run_worker, services, stop: threading.Event) -> None:

@@ -161,7 +161,7 @@ def show(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def links(cli: CliContext, as_json: bool) -> None:
     """Every JSM portal (service desk) with its login link PUBLIC_URL/portal/<serviceDeskId>."""
-    catalog = PortalCatalog(cli.services())
+    catalog = PortalCatalog(cli.jsm_services())
     try:
         portals = catalog.portals()
     except PortalsUnavailable as exc:

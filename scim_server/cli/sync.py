@@ -44,14 +44,27 @@ def configure_process_logging(settings) -> None:
               help="Serve Prometheus /metrics on this port (for workers on machines without gunicorn).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Address for --metrics-port (0.0.0.0 for a scraper on another machine).")
+@click.option("--reconcile-every", "reconcile_every", default=None, metavar="DURATION",
+              help="Reconcile JSM with the stored state this often (e.g. 30m, 6h; 0: never; default "
+                   "JSM_SCIM_RECONCILE_EVERY). One worker of all does it per period.")
 @pass_cli
 def worker(cli: CliContext, once: bool, lease_seconds: float | None, poll_interval: float,
-           metrics_port: int | None, metrics_host: str) -> None:
+           metrics_port: int | None, metrics_host: str, reconcile_every: str | None) -> None:
     """Propagate SCIM changes to JSM (run any number of these)."""
+    from scim_server.settings import parse_duration
+    from scim_server.sync.site_check import preflight
     from scim_server.sync.worker import DEFAULT_LEASE_SECONDS, register_queue_metrics, run_worker
 
     configure_process_logging(cli.settings)
-    services = cli.services()
+    if reconcile_every is not None:
+        try:
+            every = parse_duration(reconcile_every)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--reconcile-every") from None
+        cli.override(reconcile_every_s=every)
+    if not cli.settings.uses_emulator:
+        preflight(cli.settings, log)
+    services = cli.jsm_services()
     if metrics_port is not None:
         register_queue_metrics(services)
         server = metrics.serve_metrics(metrics_host, metrics_port)
@@ -130,10 +143,11 @@ def reconcile_command(cli: CliContext, dry_run: bool) -> None:
     from jsm_client import JsmError
     from scim_server.sync.jsm import make_jsm_client
 
-    services = cli.services()
+    services = cli.jsm_services()
     rules = _rules(cli)
     try:
-        result = _run_reconcile(services, make_jsm_client(cli.settings), rules, dry_run, cli.settings.sync_batch_size)
+        result = _run_reconcile(services, make_jsm_client(services.settings), rules, dry_run,
+                                cli.settings.sync_batch_size)
     except JsmError as exc:
         raise click.ClickException(f"JSM: {exc}") from exc
     _print_reconcile(result)
@@ -240,7 +254,35 @@ def check(cli: CliContext) -> None:
         click.echo(f"  shared: {key} -> {', '.join(sorted(names))}")
     for warning in rule_collisions(rules):
         click.echo(f"  warning: {warning}")
+    unknown = _unknown_project_keys(cli, rules)
+    for key, organizations in sorted(unknown.items()):
+        click.echo(f"  error: unknown project key {key} (portals of {', '.join(sorted(organizations))}): "
+                   "JSM has no service desk with it")
+    if unknown:
+        raise click.ClickException(f"{len(unknown)} project key{'s' if len(unknown) != 1 else ''} of the rules "
+                                   f"unknown to JSM: {', '.join(sorted(unknown))}")
     click.echo("ok")
+
+
+def _unknown_project_keys(cli: CliContext, rules: Rules) -> dict[str, list[str]]:
+    """The rules' project keys that JSM does not know, when JSM can be asked (else a note and none)."""
+    from jsm_client import JsmError
+    from scim_server.sync.jsm import make_jsm_client
+    from scim_server.sync.site import SiteUnavailable
+    from scim_server.sync.site_check import rules_project_keys
+
+    named = rules_project_keys(rules)
+    if not named:
+        return {}
+    try:
+        settings = cli.jsm_settings()
+        with make_jsm_client(settings, max_attempts=2, max_retry_seconds=10.0) as client:
+            known = {desk.project_key.upper() for desk in client.iter_service_desks()}
+    except (SiteUnavailable, JsmError) as exc:
+        click.echo(f"  note: project keys not checked against JSM ({exc})")
+        return {}
+    click.echo(f"  project keys checked against JSM at {settings.jsm_url}: {len(named)}")
+    return {key: organizations for key, organizations in named.items() if key not in known}
 
 
 @mappings.command("explain")

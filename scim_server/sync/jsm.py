@@ -7,15 +7,17 @@ import time
 from typing import Any, Callable
 
 from jsm_client import JsmClient
+from jsm_client.pacing import pacer_for
 from scim_server import metrics
 from scim_server.settings import Settings
 from scim_server.sync.names import match_organization
+from scim_server.sync.site import EMULATOR_EMAIL
 
 log = logging.getLogger(__name__)
 
-#: Credentials sent to the built-in emulator (it only checks that some are present).
-EMULATOR_EMAIL = "bridge@emulator.invalid"
+#: The token sent to an emulator given by URL alone (one that checks only that some are present).
 EMULATOR_TOKEN = "emulator"
+__all__ = ["EMULATOR_EMAIL", "EMULATOR_TOKEN", "JsmCatalog", "make_jsm_client"]
 
 
 def _count_call(method: str, route: str, status: int | None) -> None:
@@ -27,6 +29,7 @@ def _count_call(method: str, route: str, status: int | None) -> None:
 def make_jsm_client(settings: Settings, base_url: str | None = None, **overrides: Any) -> JsmClient:
     """The JSM client for ``settings`` (or for ``base_url``, e.g. the in-process emulator).
 
+    Every client of one site in this process shares one pacer (``jsm_client.pacing.pacer_for``).
     Raises ``ValueError`` when no JSM site is configured and no URL is given.
     """
     url = base_url or settings.jsm_url
@@ -36,7 +39,9 @@ def make_jsm_client(settings: Settings, base_url: str | None = None, **overrides
     token = settings.jsm_api_token or (EMULATOR_TOKEN if base_url else None)
     if not email or not token:
         raise ValueError("JSM_SCIM_JSM_EMAIL and JSM_SCIM_JSM_API_TOKEN must be set to talk to JSM")
-    options = {"batch_size": settings.sync_batch_size, "on_call": _count_call, **overrides}
+    options = {"batch_size": settings.sync_batch_size, "on_call": _count_call,
+               "pacer": pacer_for(url, settings.jsm_rate_limit),
+               "max_rate_limit_seconds": settings.jsm_max_rate_limit_wait_s, **overrides}
     return JsmClient(url, email, token, **options)
 
 

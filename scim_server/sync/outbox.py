@@ -37,6 +37,9 @@ SUPERSEDED = "superseded"
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 900.0
 MAX_ERROR_CHARS = 2000
+#: Attempts a revived dead mark gets (with the long backoff of its last attempts) before it is dead
+#: again, to wait for the next revival (``revive``).
+REVIVAL_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,31 @@ def retry(session: Session, job_id: int | None = None) -> int:
     else:
         statement = statement.where(SyncMark.id == job_id, SyncMark.status != PENDING)
     return rowcount(session.execute(statement.execution_options(synchronize_session=False)))
+
+
+def _dead_before(older_than_s: float) -> ColumnElement[bool]:
+    return and_(SyncMark.status == DEAD, SyncMark.updated_at <= utcnow() - dt.timedelta(seconds=older_than_s))
+
+
+def revivable_count(session: Session, older_than_s: float) -> int:
+    """Dead marks whose last attempt is at least ``older_than_s`` seconds old."""
+    return int(session.scalar(select(func.count(SyncMark.id)).where(_dead_before(older_than_s))) or 0)
+
+
+def revive(session: Session, older_than_s: float, max_attempts: int) -> int:
+    """Re-queue the dead marks last tried ``older_than_s`` seconds ago or earlier, for
+    ``REVIVAL_ATTEMPTS`` more attempts: after an outage nobody needs ``sync retry``, and a job that
+    keeps failing costs a few attempts per period. Several workers may call it: a revived mark is
+    no longer dead. Returns how many."""
+    now = utcnow()
+    statement = (
+        update(SyncMark)
+        .where(_dead_before(older_than_s))
+        .values(status=PENDING, attempts=max(0, max_attempts - REVIVAL_ATTEMPTS), available_at=now,
+                pending_since=now, claimed_by=None, claimed_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(session.execute(statement))
 
 
 def pending_users(session: Session, user_ids: Iterable[str]) -> set[str]:

@@ -3,6 +3,11 @@
 ``run_worker`` is used by ``jsm-scim worker`` (one per process, production) and by ``jsm-scim
 serve`` (a background thread). A crash loses nothing: an unfinished mark's lease runs out and
 another worker converges it again; every JSM step is idempotent and recorded as it happens.
+
+Beside the claims, each worker keeps (in a keeper thread) the leases of the marks in hand, its
+heartbeat and its share of JSM's rate limits (``sync.coordination``), re-queues dead marks once JSM
+answers again (every ``sync_dead_retry_s``), and, with ``reconcile_every_s``, reconciles JSM with
+the stored state (one worker of all per period).
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from scim_server.db import rowcount, transaction, utcnow
 from scim_server.key_expiry import warn_expiring_keys
 from scim_server.models.sync import SyncRulesState
 from scim_server.settings import Settings
-from scim_server.sync import outbox
+from scim_server.sync import coordination, outbox
 from scim_server.sync.applier import PropagationError
 from scim_server.sync.converge import Converger, Outcome, all_organization_names, mark_organizations
 from scim_server.sync.jsm import JsmCatalog, make_jsm_client
@@ -34,6 +39,10 @@ from scim_server.sync.rules import Rules, RulesError, RulesProvider
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 3600.0
+#: How often the keeper thread renews leases and beats, at most (a third of the lease if shorter).
+KEEPER_INTERVAL_S = 5.0
+#: How often the worker looks for dead marks to revive and for a due reconcile.
+DUTY_CHECK_INTERVAL_S = 60.0
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_CLAIM_BATCH = 20
 _RULES_ROW = "rules"
@@ -127,6 +136,9 @@ class Worker:
         self.claim_batch = claim_batch
         self.poll_interval = poll_interval
         self.stats = WorkerStats()
+        self._held: list[outbox.Claim] = []
+        self._held_lock = threading.Lock()
+        self.keeper_interval = min(KEEPER_INTERVAL_S, lease_seconds / 3)
 
     def close(self) -> None:
         if self._owns_client:
@@ -134,11 +146,26 @@ class Worker:
 
     def run(self, stop_event: threading.Event, once: bool = False) -> WorkerStats:
         log.info("sync worker %s started", self.worker_id)
-        next_housekeeping = 0.0
+        finished = threading.Event()
+        self._keep_once()
+        keeper = threading.Thread(target=self._keep, args=(stop_event, finished), name="sync-keeper", daemon=True)
+        keeper.start()
+        try:
+            return self._loop(stop_event, once)
+        finally:
+            finished.set()
+            keeper.join(timeout=10)
+            self._leave()
+
+    def _loop(self, stop_event: threading.Event, once: bool) -> WorkerStats:
+        next_housekeeping = next_duties = 0.0
         while not stop_event.is_set():
             if time.monotonic() >= next_housekeeping:
                 self._housekeeping()
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_INTERVAL_S
+            if not once and time.monotonic() >= next_duties:
+                self._duties()
+                next_duties = time.monotonic() + DUTY_CHECK_INTERVAL_S
             try:
                 worked = self.step(stop_event)
             except RulesError as exc:
@@ -152,6 +179,80 @@ class Worker:
                 stop_event.wait(self.poll_interval)
         log.info("sync worker %s stopped (%s)", self.worker_id, self.stats)
         return self.stats
+
+    # ------------------------------------------------------------ keeper thread
+
+    def _keep(self, stop_event: threading.Event, finished: threading.Event) -> None:
+        while not finished.wait(self.keeper_interval) and not stop_event.is_set():
+            self._keep_once()
+
+    def _keep_once(self) -> None:
+        """Renew the leases in hand (a converge may wait minutes on JSM's rate limits), beat, and
+        take this process's share of JSM's limits: one of the live workers."""
+        with self._held_lock:
+            held = list(self._held)
+        try:
+            with transaction(self.services.session_factory) as session:
+                if held:
+                    outbox.extend(session, held, self.worker_id, self.lease_seconds)
+                coordination.beat(session, self.worker_id)
+                live = coordination.live_workers(session)
+            self.client.pacer.set_processes(live)
+        except Exception:  # noqa: BLE001 - the next beat tries again; leases have slack
+            log.warning("sync worker %s: heartbeat failed", self.worker_id, exc_info=True)
+
+    def _leave(self) -> None:
+        try:
+            with transaction(self.services.session_factory) as session:
+                coordination.leave(session, self.worker_id)
+        except Exception:  # noqa: BLE001 - its heartbeat goes stale on its own
+            log.debug("sync worker %s: could not remove its heartbeat", self.worker_id, exc_info=True)
+
+    def _hold(self, claims: list[outbox.Claim]) -> None:
+        with self._held_lock:
+            self._held = list(claims)
+
+    # ------------------------------------------------------------ periodic duties
+
+    def _duties(self) -> None:
+        """Revive dead marks once JSM answers again; reconcile when a period is due."""
+        try:
+            self.revive_dead()
+            if self.settings.reconcile_every_s > 0 and coordination.take_duty(
+                    self.services.session_factory, "reconcile", self.settings.reconcile_every_s):
+                self.reconcile()
+        except Exception:  # noqa: BLE001 - duties never stop propagation
+            log.exception("sync worker %s: periodic duty failed", self.worker_id)
+
+    def revive_dead(self) -> int:
+        """Re-queue the marks dead for ``sync_dead_retry_s`` when JSM answers; how many."""
+        after = self.settings.sync_dead_retry_s
+        if after <= 0:
+            return 0
+        with transaction(self.services.session_factory) as session:
+            if not outbox.revivable_count(session, after):
+                return 0
+        try:
+            self.client.myself()
+        except JsmError as exc:
+            log.info("dead jobs wait: JSM does not answer yet (%s)", exc)
+            return 0
+        with transaction(self.services.session_factory) as session:
+            count = outbox.revive(session, after, self.settings.sync_max_attempts)
+        if count:
+            log.warning("JSM answers again: %d dead job%s re-queued for %d more attempts", count,
+                        "s" if count != 1 else "", outbox.REVIVAL_ATTEMPTS)
+        return count
+
+    def reconcile(self) -> None:
+        """One periodic reconcile (``sync reconcile``): repairs drift, removes only what the bridge owns."""
+        from scim_server.sync.reconcile import reconcile
+
+        started = time.monotonic()
+        result = reconcile(self.services.session_factory, self.client, self.rules_provider.current(),
+                           dry_run=False, batch_size=self.settings.sync_batch_size)
+        log.info("periodic reconcile: %d of %d organizations changed, %d refused, in %.1fs",
+                 len(result.changes), len(result.plans), len(result.refused), time.monotonic() - started)
 
     def _housekeeping(self) -> None:
         """Periodic duties of a long-running worker: warn about API keys that expire soon."""
@@ -173,16 +274,20 @@ class Worker:
                               batch_size=self.settings.sync_batch_size, catalog=self.catalog)
         renewed = time.monotonic()
         remaining = list(claims)
-        while remaining:
-            if stop_event is not None and stop_event.is_set():
-                self._release(remaining)
-                break
-            if time.monotonic() - renewed > self.lease_seconds / 3:
-                self._renew(remaining)
-                renewed = time.monotonic()
-            chunk = _leading_users(remaining)
-            remaining = remaining[len(chunk):]
-            self._process(converger, chunk)
+        try:
+            while remaining:
+                self._hold(remaining)
+                if stop_event is not None and stop_event.is_set():
+                    self._release(remaining)
+                    break
+                if time.monotonic() - renewed > self.lease_seconds / 3:
+                    self._renew(remaining)
+                    renewed = time.monotonic()
+                chunk = _leading_users(remaining)
+                remaining = remaining[len(chunk):]
+                self._process(converger, chunk)
+        finally:
+            self._hold([])
         return True
 
     def _process(self, converger: Converger, items: list[outbox.Claim]) -> None:
