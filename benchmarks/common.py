@@ -270,11 +270,12 @@ def start_scim2_server(token: str, log_dir: Path, *, threads: int = 8, cli: bool
     return process, url
 
 
-def start_emulator(log_dir: Path) -> tuple[ManagedProcess, str]:
-    """``jsm-scim emulator`` as its own process (it then competes for CPU like a remote site would not)."""
+def start_emulator(log_dir: Path, *extra_args: str) -> tuple[ManagedProcess, str]:
+    """``jsm-scim emulator`` as its own process (it then competes for CPU like a remote site would not);
+    ``extra_args`` e.g. ``--burst-limit 40``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JSM_SCIM_")}
-    process = ManagedProcess("emulator", jsm_scim_argv("emulator", "--port", str(port)), env, log_dir)
+    process = ManagedProcess("emulator", jsm_scim_argv("emulator", "--port", str(port), *extra_args), env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{url}/_emulator/stats", process)
     return process, url
@@ -326,7 +327,7 @@ class Stack:
 def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None, sync_workers: int = 0,
                  with_emulator: bool = False, jsm_url: str | None = None, in_process_worker: bool = False,
                  workdir: Path | None = None, postgres_admin_url: str = ADMIN_POSTGRES_URL,
-                 server: str | None = None) -> Iterator[Stack]:
+                 server: str | None = None, emulator_args: Sequence[str] = ()) -> Iterator[Stack]:
     """Start the product as production does and yield it; everything is stopped and dropped after.
 
     ``server`` "gunicorn" (``gunicorn wsgi:app -c gunicorn.conf.py``) or "serve" (``jsm-scim
@@ -340,7 +341,7 @@ def bridge_stack(*, backend: str = "postgresql", http_workers: int | None = None
         processes: list[ManagedProcess] = []
         exits.callback(_stop_all, processes)
         if with_emulator:
-            emulator, jsm_url = start_emulator(workdir)
+            emulator, jsm_url = start_emulator(workdir, *emulator_args)
             processes.append(emulator)
         env = bridge_env(database_url, jsm_url=jsm_url, in_process_worker=in_process_worker)
         token = create_key(env)  # every jsm-scim command migrates first, like `jsm-scim db upgrade`

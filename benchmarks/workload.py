@@ -257,14 +257,19 @@ def add_propagation_arguments(parser: argparse.ArgumentParser, users: int, group
     parser.add_argument("--groups", type=int, default=groups)
     parser.add_argument("--memberships-per-user", type=int, default=1)
     parser.add_argument("--sync-workers", type=int, default=sync_workers)
+    parser.add_argument("--burst-limit", type=int, default=0,
+                        help="The emulator answers 429 past this many requests per route per second (0: no limit).")
 
 
 def run_propagation(args: argparse.Namespace, timeout: float) -> tuple[Workload, dict[str, Any], dict[str, Any]]:
     """Start the stack with the emulator, push the workload, wait until JSM is exact; returns the
     workload, the timings of ``push_and_converge`` and the emulator's stats."""
     workload = Workload(args.users, args.groups, args.memberships_per_user)
+    burst = getattr(args, "burst_limit", 0)
+    emulator_args = ("--burst-limit", str(burst)) if burst else ()
     with bridge_stack(backend=args.backend, http_workers=args.http_workers, sync_workers=args.sync_workers,
-                      with_emulator=True) as stack:
+                      with_emulator=True, emulator_args=emulator_args) as stack:
         timings = push_and_converge(stack, workload, args.threads, timeout)
         stats = emulator_get(stack.jsm_url, "stats")
+        timings["outbox"] = outbox_counts(stack.database_url)
     return workload, timings, stats

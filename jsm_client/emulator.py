@@ -128,6 +128,7 @@ class JsmEmulator:
         self._faults: dict[str, float] = {}
         self._fault_seq = 0
         self._requests = 0
+        self._rate_limited = 0  # 429 answers (burst limit and injected)
         self._by_route: dict[str, int] = {}
         self._effects = dict.fromkeys(EFFECTS, 0)
         self.sso = EmulatorSso(self._sso_sign_in, _text_page, _json)  # customer SSO (off until POST /_emulator/sso)
@@ -140,7 +141,8 @@ class JsmEmulator:
 
     def stats_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self._requests, "by_route": dict(self._by_route), "effects": dict(self._effects)}
+            return {"requests": self._requests, "by_route": dict(self._by_route), "effects": dict(self._effects),
+                    "rate_limited": self._rate_limited}
 
     def faults_dict(self) -> dict[str, float]:
         with self._lock:
@@ -183,7 +185,7 @@ class JsmEmulator:
         with self._lock:
             self.state = EmulatorState(self._desk_specs)
             self._faults, self._fault_seq, self._limiter = {}, 0, None
-            self._requests, self._by_route = 0, {}
+            self._requests, self._by_route, self._rate_limited = 0, {}, 0
             self._effects = dict.fromkeys(EFFECTS, 0)
         self._changed()
 
@@ -282,6 +284,9 @@ class JsmEmulator:
         fault = _injected_fault(faults, seq, platform)
         request.get_data()  # read (and cache) the body before taking the state lock
         response = self._answer(request, match, platform, fault, limits)
+        if response.status_code == 429:
+            with self._lock:
+                self._rate_limited += 1
         if limits is not None:
             response.headers.update(limits)
         if request.method != "GET" and response.status_code < 400:
