@@ -173,12 +173,16 @@ class JsmEmulator:
     def add_customer(self, email: str, display_name: str | None = None) -> str:
         """Seed a customer in-process (as if created elsewhere); returns its account ID."""
         with self._lock:
-            return self.state.create_customer(email, display_name, strict_conflict=True).account_id
+            account_id = self.state.create_customer(email, display_name, strict_conflict=True).account_id
+        self._changed()
+        return account_id
 
     def add_organization(self, name: str) -> str:
         """Seed an organization in-process; returns its ID."""
         with self._lock:
-            return str(self.state.create_organization(name)[0].id)
+            org_id = str(self.state.create_organization(name)[0].id)
+        self._changed()
+        return org_id
 
     def reset(self) -> None:
         """Empty state, the initial service desks, cleared stats and faults."""

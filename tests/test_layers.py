@@ -51,7 +51,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 # Only the entry points import the app factory.
 APP_IMPORTERS = ("scim_server.wsgi", "scim_server.cli")
-CLIENT_MODULES = ("jsm_client.client", "jsm_client.errors", "jsm_client.models", "jsm_client.retry",
+CLIENT_MODULES = ("jsm_client.client", "jsm_client.errors", "jsm_client.models", "jsm_client.retry", "jsm_client.pacing",
                   "jsm_client.bounded_http", "jsm_client")
 
 
