@@ -46,8 +46,22 @@ class CliContext:
         return replace(services, settings=resolve_site(services.settings, services.session_factory))
 
     def jsm_settings(self):
-        """The settings with the JSM site resolved; the database is opened only when needed."""
-        return self.settings if not self.settings.uses_emulator else self.jsm_services().settings
+        """The settings with the JSM site resolved; the database is opened only when needed (and a
+        missing SQLite file is not created: no ``serve`` can have published anything there)."""
+        if not self.settings.uses_emulator:
+            return self.settings
+        from pathlib import Path
+
+        from sqlalchemy.engine import make_url
+
+        from scim_server.db import is_sqlite, normalize_url
+        from scim_server.sync.site import SiteUnavailable
+
+        url = normalize_url(self.settings.database_url)
+        database = make_url(url).database if is_sqlite(url) else None
+        if database and not database.startswith("file:") and database != ":memory:" and not Path(database).exists():
+            raise SiteUnavailable("JSM_SCIM_JSM_URL is not set and no `jsm-scim serve` runs on this database")
+        return self.jsm_services().settings
 
 
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)
