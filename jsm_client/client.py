@@ -47,6 +47,7 @@ SERVICE_DESK = "/rest/servicedeskapi/servicedesk/{id}"
 SERVICE_DESK_ORGANIZATIONS = "/rest/servicedeskapi/servicedesk/{id}/organization"
 SERVICE_DESK_CUSTOMERS = "/rest/servicedeskapi/servicedesk/{id}/customer"
 USER_SEARCH = "/rest/api/3/user/search"
+USER = "/rest/api/3/user"
 
 PAGE_LIMIT = 50  # JSM's default and usual cap; the server may still return fewer.
 USER_SEARCH_PAGE = 50
@@ -170,6 +171,19 @@ class JsmClient:
             if found is None:
                 raise
             return found, False
+
+    def get_customer(self, account_id: str) -> Customer | None:
+        """The account with this id (Jira's "Get user"), or ``None`` when JSM has no such account.
+
+        Whether the platform API shows portal-only customers is unverified: a ``None`` here is a
+        hint to check (e.g. by creating the customer again), not proof that the account is gone.
+        """
+        try:
+            resp = self._call("GET", USER, params={"accountId": account_id})
+        except JsmNotFound:
+            return None
+        data = resp.json()
+        return Customer.from_json(data) if isinstance(data, dict) and data.get("accountId") else None
 
     def _search_users(self, email: str) -> Customer | None:
         # GET /rest/api/3/user/search filters first, then pages the matches (prefix match

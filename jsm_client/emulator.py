@@ -67,6 +67,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", f"{SD}/servicedesk/{{id}}/customer", "add_desk_customers"),
     ("DELETE", f"{SD}/servicedesk/{{id}}/customer", "remove_desk_customers"),
     ("GET", "/rest/api/3/user/search", "user_search"),
+    ("GET", "/rest/api/3/user", "get_user"),
 )
 # Flagged "x-experimental" in the OpenAPI doc: 412 without X-ExperimentalApi.
 EXPERIMENTAL = frozenset({("GET", f"{SD}/servicedesk/{{id}}/customer"), ("DELETE", f"{SD}/servicedesk/{{id}}/customer")})
@@ -149,10 +150,17 @@ class JsmEmulator:
         with self._lock:
             return self.state.create_customer(email, display_name, strict_conflict=True).account_id
 
-    def add_organization(self, name: str) -> str:
-        """Seed an organization in-process; returns its ID."""
+    def add_organization(self, name: str, *, scim_managed: bool = False) -> str:
+        """Seed an organization in-process (``scim_managed``: as Atlassian Guard's SCIM makes them)."""
         with self._lock:
-            return str(self.state.create_organization(name)[0].id)
+            org = self.state.create_organization(name)[0]
+            org.scim_managed = scim_managed
+            return str(org.id)
+
+    def delete_customer(self, account_id: str) -> None:
+        """Delete an account as an Atlassian admin would (also ``DELETE /_emulator/customers/ID``)."""
+        with self._lock:
+            self.state.delete_customer(account_id)
 
     def reset(self) -> None:
         """Empty state, the initial service desks, cleared stats and faults."""
@@ -256,6 +264,12 @@ class JsmEmulator:
         found = self.state.search_customers(query, account_id) if self.user_search_includes_customers else []
         # Plain JSON array, filtered first and then paged (Jira platform REST v3 "Find users").
         return _json([_platform_user(c, request.host_url) for c in found[start : start + limit]])
+
+    def _h_get_user(self, request: Request) -> Response:
+        account_id = request.args.get("accountId", "")
+        if not account_id:
+            raise ApiError(400, "The query parameter 'accountId' is required.")
+        return _json(_platform_user(self.state.customer(account_id), request.host_url))
 
     # -- organizations
 
@@ -371,6 +385,8 @@ class JsmEmulator:
         if action == ("POST", "/_emulator/reset"):
             self.reset()
             return _json({"reset": True})
+        if request.method == "DELETE" and action[1].startswith("/_emulator/customers/"):
+            return self._admin_delete_customer(action[1].removeprefix("/_emulator/customers/"))
         return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
 
     def _admin_allowed(self, request: Request) -> bool:
@@ -378,6 +394,13 @@ class JsmEmulator:
             return True
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and compare_digest(token.strip().encode(), self.admin_token.encode())
+
+    def _admin_delete_customer(self, account_id: str) -> Response:
+        try:
+            self.delete_customer(account_id)
+        except ApiError as err:
+            return _json({"error": err.message}, err.status)
+        return _no_content()
 
     def _admin_faults(self, request: Request) -> Response:
         try:
@@ -660,7 +683,13 @@ def _platform_user(c: CustomerRecord, host_url: str) -> dict[str, Any]:
 
 
 def _org_dto(o: OrganizationRecord, host_url: str) -> dict[str, Any]:
-    return {"id": str(o.id), "name": o.name, "_links": {"self": f"{host_url.rstrip('/')}{SD}/organization/{o.id}"}}
+    """OrganizationDTO of the 2023 OpenAPI document; Guard-managed ones also carry ``scimManaged``
+    (newer JSM versions send it, the document does not list it yet)."""
+    dto: dict[str, Any] = {"id": str(o.id), "name": o.name,
+                           "_links": {"self": f"{host_url.rstrip('/')}{SD}/organization/{o.id}"}}
+    if o.scim_managed:
+        dto["scimManaged"] = True
+    return dto
 
 
 def _desk_dto(d: ServiceDeskRecord, host_url: str) -> dict[str, Any]:

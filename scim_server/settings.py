@@ -38,6 +38,8 @@ class Settings:
     run_worker_in_process: bool = True
     sync_batch_size: int = 50
     sync_max_attempts: int = 12
+    # Keep the JSM organizations the bridge created when their group is deleted (or their rule removed)
+    keep_deleted_organizations: bool = False
     # Logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -80,6 +82,7 @@ _FIELDS = {
     "RUN_WORKER_IN_PROCESS": ("run_worker_in_process", "bool"),
     "SYNC_BATCH_SIZE": ("sync_batch_size", int),
     "SYNC_MAX_ATTEMPTS": ("sync_max_attempts", int),
+    "KEEP_DELETED_ORGANIZATIONS": ("keep_deleted_organizations", "bool"),
     "LOG_LEVEL": ("log_level", str),
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),

@@ -15,6 +15,7 @@ from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
 from scim_server.db import transaction
 from scim_server.sync import outbox, ownership
+from scim_server.sync.policy import SyncPolicy
 from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules, rule_collisions
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def _run_reconcile(services, client, rules: Rules, dry_run: bool, batch_size: in
             progress.update(task, description=name[:40], completed=index, total=total)
 
         return reconcile(services.session_factory, client, rules, dry_run=dry_run, batch_size=batch_size,
-                         progress=advance)
+                         progress=advance, policy=SyncPolicy.from_settings(services.settings))
 
 
 def _progress() -> Progress:
@@ -170,9 +171,18 @@ def _print_reconcile(result) -> None:
     if result.accounts_missing:
         click.echo(f"{result.accounts_missing} desired members had no JSM account"
                    + (" (would be created)" if result.dry_run else " (created or looked up)"))
+    if result.accounts_lost:
+        click.echo(f"{result.accounts_lost} recorded accounts JSM no longer shows"
+                   + (" (would be created again)" if result.dry_run else " (created again)"))
+    if result.properties_missing:
+        click.echo(f"{result.properties_missing} organizations of the bridge without its ownership property"
+                   + (" (would be set)" if result.dry_run else " (set)"))
     for message in result.refused:
         click.echo(f"refused: {message}")
-    if not result.changes and not result.refused:
+    for message in result.problems:
+        click.echo(f"problem: {message}")
+    if not (result.changes or result.refused or result.problems or result.accounts_lost
+            or result.properties_missing):
         click.echo("JSM matches the desired state")
 
 
