@@ -67,11 +67,13 @@ class ApplyReport:
     missing_accounts: set[str] = field(default_factory=set)
     #: JSM no longer has the recorded organization: its id, members and links were forgotten.
     organization_lost: bool = False
+    #: Accounts JSM had lost that were created again (or adopted anew) for their users.
+    accounts_replaced: int = 0
 
     def merge(self, other: "ApplyReport") -> None:
         for name in ("created", "adopted", "deleted", "forgotten", "problems"):
             getattr(self, name).extend(getattr(other, name))
-        for name in ("members_added", "members_removed", "links_added", "links_removed"):
+        for name in ("members_added", "members_removed", "links_added", "links_removed", "accounts_replaced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.missing_accounts |= other.missing_accounts
         self.organization_lost = self.organization_lost or other.organization_lost

@@ -19,7 +19,7 @@ from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
 from scim_server.sync import facts, outbox, ownership, planner, state
-from scim_server.sync.applier import Applier, ApplyReport, PropagationError
+from scim_server.sync.applier import Applier, ApplyReport, GuardManaged, PropagationError
 from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
 from scim_server.sync.jsm import JsmCatalog
 from scim_server.sync.names import organization_key
@@ -28,6 +28,10 @@ from scim_server.sync.policy import SyncPolicy
 from scim_server.sync.rules import Rules
 
 log = logging.getLogger(__name__)
+
+#: An organization converge heals at most twice (JSM lost the organization, then member accounts)
+#: before a third, final round; whatever is still refused then is a problem, not a loop.
+HEALING_ROUNDS = (False, False, True)
 
 
 class AccountNotFound(PropagationError):
@@ -259,14 +263,23 @@ class Converger:
 
     def converge_organization(self, name: str) -> ApplyReport:
         """Diff and apply; when JSM lost the organization or member accounts the bridge recorded,
-        heal (recreate them) and run one more round, so the job ends with JSM as desired."""
+        heal (recreate them) and run another round (``HEALING_ROUNDS``), so the job ends with JSM
+        as desired."""
         with transaction(self.session_factory) as session:
             canonical = ownership.canonical_name(session, name)
             if canonical != name:  # another spelling of a known organization: converge that one
                 mark_organizations(session, [canonical])
                 return ApplyReport()
         report = ApplyReport()
-        for final in (False, True):
+        try:
+            self._converge_rounds(name, report)
+        except GuardManaged as exc:  # a visible conflict, not a job failing forever
+            with transaction(self.session_factory) as session:
+                ownership.record_guard_conflict(session, name, str(exc))
+        return report
+
+    def _converge_rounds(self, name: str, report: ApplyReport) -> None:
+        for final in HEALING_ROUNDS:
             desired, users = self.plan_organization(name)
             with transaction(self.session_factory) as session:
                 accounts = state.accounts_matching(session, desired.members)
@@ -278,7 +291,6 @@ class Converger:
                 break
             if not self.apply_round(plan, applied, report, final=final, name=name):
                 break
-        return report
 
     def apply_round(self, plan: OrganizationPlan, applied: AppliedOrganization | None, report: ApplyReport, *, final: bool,
                     name: str) -> bool:
@@ -289,7 +301,9 @@ class Converger:
         outcome.organization_lost = False
         report.merge(outcome)
         if missing:
-            report.problems.extend(self.heal_accounts(missing, name, final=final)[1])
+            replaced, problems = self.heal_accounts(missing, name, final=final)
+            report.accounts_replaced += replaced
+            report.problems.extend(problems)
         if final and lost:
             raise PropagationError(f"JSM organization {name!r} disappeared again while it was being recreated")
         return (bool(missing) or lost) and not final

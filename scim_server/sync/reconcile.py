@@ -20,9 +20,9 @@ from jsm_client import JsmBadRequest, JsmClient, JsmNotFound
 from scim_server.db import transaction
 from scim_server.models import User
 from scim_server.models.sync import JsmAccount
-from scim_server.sync import facts, state
+from scim_server.sync import facts, ownership, state
 from scim_server.sync.applier import ApplyReport, GuardManaged, PropagationError
-from scim_server.sync.converge import Converger, all_organization_names, plan_from_store
+from scim_server.sync.converge import HEALING_ROUNDS, Converger, all_organization_names, plan_from_store
 from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
 from scim_server.sync.names import AmbiguousOrganization, match_organization, organization_key
 from scim_server.sync.planner import account_email, resolve_accounts
@@ -38,7 +38,7 @@ class ReconcileResult:
     plans: list[OrganizationPlan] = field(default_factory=list)
     report: ApplyReport = field(default_factory=ApplyReport)
     accounts_missing: int = 0  # desired members without a JSM account (created unless dry run)
-    accounts_lost: int = 0  # recorded accounts JSM no longer has (created again unless dry run)
+    accounts_lost: int = 0  # recorded accounts JSM no longer has (dry run), or created again for that
     properties_missing: int = 0  # owned organizations without the bridge's ownership property (set unless dry run)
     refused: list[str] = field(default_factory=list)  # ambiguous names, Guard-managed organizations
     problems: list[str] = field(default_factory=list)  # what could not be repaired (e.g. an unknown desk)
@@ -68,11 +68,13 @@ class JsmSnapshot:
                    frozenset(org.id for org in listing if org.scim_managed))
 
 
-    def without(self, name: str) -> "JsmSnapshot":
-        """This snapshot without the organizations named like ``name`` (JSM no longer has it)."""
+    def without(self, name: str, org_id: str | None = None) -> "JsmSnapshot":
+        """This snapshot without the organizations named like ``name``, or with ``org_id`` as its only one."""
         key = organization_key(name)
-        return JsmSnapshot({n: i for n, i in self.organizations.items() if organization_key(n) != key},
-                           self.links, self.guard_managed)
+        organizations = {n: i for n, i in self.organizations.items() if organization_key(n) != key}
+        if org_id is not None:
+            organizations[name] = org_id
+        return JsmSnapshot(organizations, self.links, self.guard_managed)
 
 
 def reconcile(session_factory: sessionmaker[Session], client: JsmClient, rules: Rules, *, dry_run: bool,
@@ -92,20 +94,23 @@ def reconcile(session_factory: sessionmaker[Session], client: JsmClient, rules: 
         except (PropagationError, JsmBadRequest, JsmNotFound) as exc:  # this organization only
             result.problems.append(f"{name}: {exc}")
     _check_accounts(converger, client, result, seen)
+    if not dry_run:
+        result.accounts_lost = result.report.accounts_replaced
     return result
 
 
 def _reconcile_one(converger: Converger, client: JsmClient, snapshot: JsmSnapshot, name: str,
                    result: ReconcileResult, seen: set[str]) -> None:
-    for final in (False, True):
+    for index, final in enumerate(HEALING_ROUNDS):
+        first = index == 0
         with transaction(converger.session_factory) as session:
             desired, users = plan_from_store(session, converger.rules, name, record=not result.dry_run)
             accounts = state.accounts_matching(session, desired.members)
             recorded = state.applied_organization(session, name)
-        if final and (recorded is None or recorded.org_id is None):  # JSM lost it in the first round
-            snapshot = snapshot.without(name)
+        if not first:  # the earlier round recreated (or lost) it: the records say which id it has now
+            snapshot = snapshot.without(name, recorded.org_id if recorded else None)
         missing = [u for u in desired.members if u not in accounts]
-        if not final:
+        if first:
             result.accounts_missing += len(missing)
         if missing and not result.dry_run:
             accounts.update(converger.accounts_for_new_members(desired, users, accounts))
@@ -116,7 +121,11 @@ def _reconcile_one(converger: Converger, client: JsmClient, snapshot: JsmSnapsho
             return
         if observed is not None and observed.org_id in snapshot.guard_managed and (
                 recorded is None or recorded.org_id != observed.org_id):
-            result.refused.append(str(GuardManaged(name, observed.org_id)))
+            conflict = GuardManaged(name, observed.org_id)
+            result.refused.append(str(conflict))
+            if not result.dry_run:
+                with transaction(converger.session_factory) as session:
+                    ownership.record_guard_conflict(session, name, str(conflict))
             return
         seen.update(observed.present_members if observed else ())
         if observed is not None and observed.org_id is None and not desired.exists:
@@ -128,7 +137,7 @@ def _reconcile_one(converger: Converger, client: JsmClient, snapshot: JsmSnapsho
                 state.record_organization(session, name, observed.org_id, observed.owned)
         plan = diff_organization(resolve_accounts(desired, accounts), observed,
                                  keep_deleted=converger.policy.keep_deleted_organizations)
-        if not final:
+        if first:
             result.plans.append(plan)
             _check_property(converger, client, name, observed, desired.exists, result)
         if plan.empty or result.dry_run:
@@ -166,7 +175,7 @@ def _check_accounts(converger: Converger, client: JsmClient, result: ReconcileRe
         result.accounts_lost += len(lost)
         return
     replaced, problems = converger.heal_accounts(lost, None)
-    result.accounts_lost += replaced
+    result.report.accounts_replaced += replaced
     result.problems.extend(problems)
 
 
@@ -195,3 +204,12 @@ def _observed(client: JsmClient, snapshot: JsmSnapshot, name: str,
     owned_members = members & recorded.owned_members if recorded else frozenset()
     owned_desks = desks & recorded.owned_desks if recorded else frozenset()
     return AppliedOrganization(name, org_id, owned, members, owned_members, desks, owned_desks)
+
+
+def organizations_missing_in_jsm(session_factory: sessionmaker[Session], client: JsmClient) -> list[tuple[str, str]]:
+    """``(name, recorded id)`` of the organizations the bridge recorded that JSM's listing lacks
+    (``sync status``: one paged listing, no write)."""
+    present = {org.id for org in client.iter_organizations()}
+    with transaction(session_factory) as session:
+        recorded = state.recorded_organization_ids(session)
+    return sorted((name, org_id) for name, org_id in recorded.items() if org_id not in present)

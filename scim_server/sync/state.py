@@ -117,6 +117,12 @@ def managed_organization_names(session: Session) -> set[str]:
     return set(session.scalars(select(JsmOrganization.name)))
 
 
+def recorded_organization_ids(session: Session) -> dict[str, str]:
+    """Name -> JSM id of every managed organization whose id is recorded."""
+    rows = session.execute(select(JsmOrganization.name, JsmOrganization.org_id).where(JsmOrganization.org_id.is_not(None)))
+    return {name: org_id for name, org_id in rows}
+
+
 def applied_organization(session: Session, name: str) -> AppliedOrganization | None:
     """The recorded state of ``name`` (present = owned = what the bridge recorded)."""
     org = session.get(JsmOrganization, name)
