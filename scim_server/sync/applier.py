@@ -13,7 +13,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from jsm_client import JsmBadRequest, JsmClient, JsmError, JsmNotFound
+from jsm_client import JsmAuthError, JsmBadRequest, JsmClient, JsmError, JsmNotFound
 from scim_server.db import transaction
 from scim_server.sync import ownership, state
 from scim_server.sync.differ import (
@@ -188,7 +188,11 @@ class Applier:
             log.warning("could not mark JSM organization %s as the bridge's (left to sync reconcile): %s", org_id, exc)
 
     def _marked_as_ours(self, org_id: str, directory: str | None) -> bool:
-        value = self.client.get_organization_property(org_id, OWNERSHIP_PROPERTY)
+        try:
+            value = self.client.get_organization_property(org_id, OWNERSHIP_PROPERTY)
+        except (JsmAuthError, JsmBadRequest) as exc:  # unreadable: adopt it as someone else's
+            log.warning("could not read the properties of JSM organization %s: %s", org_id, exc)
+            return False
         return names_this_bridge(value, directory, self.policy.bridge_url)
 
     def _forget(self, name: str, org_id: str | None) -> None:

@@ -345,6 +345,10 @@ class Converger:
             replaced[row.account_id] = (user, row.email, customer, created)
         if replaced:
             with transaction(self.session_factory) as session:
+                foreign = self._foreign_accounts(session, {u.id: u for u, *_ in replaced.values()}, {},
+                                                 {u.id: (c, made) for u, _, c, made in replaced.values()})
+                problems.extend(foreign.values())
+                replaced = {old: entry for old, entry in replaced.items() if entry[0].id not in foreign}
                 held = state.forget_missing_accounts(session, replaced)
                 for user, email, customer, created in replaced.values():
                     self._save_account(session, user, email, customer, created, previous=None)

@@ -120,7 +120,7 @@ def managed_organization_names(session: Session) -> set[str]:
 def recorded_organization_ids(session: Session) -> dict[str, str]:
     """Name -> JSM id of every managed organization whose id is recorded."""
     rows = session.execute(select(JsmOrganization.name, JsmOrganization.org_id).where(JsmOrganization.org_id.is_not(None)))
-    return {name: org_id for name, org_id in rows}
+    return {name: org_id for name, org_id in rows if org_id is not None}
 
 
 def applied_organization(session: Session, name: str) -> AppliedOrganization | None:

@@ -134,3 +134,24 @@ def test_mappings_check_and_explain(cli, session_factory, rules_file):
     assert refused.stderr == f'error: {rules_file}: portals."X" must be a list of service desk project keys\n'
     rules_file.write_text("[organizations.groups\n")
     assert cli("mappings", "check", ok=False).stderr.startswith(f"error: {rules_file}: invalid TOML: ")
+
+
+def test_status_reports_jsm_drift_and_reconcile_repairs_lost_accounts(cli, session_factory, jsm_emulator):
+    emulator = jsm_emulator.emulator
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    seed.add_group(session_factory, "Staff", [alice])
+    cli("worker", "--once")
+    assert json.loads(cli("sync", "status", "--json").output)["jsm"] == {"checked": True}
+    emulator.reset()  # JSM forgot everything the bridge made
+
+    status = json.loads(cli("sync", "status", "--json").output)
+    assert status["drift"] == 2 and status["pending"] == 0  # not "all done"
+    assert {p["entity_id"] for p in status["problems"] if p["status"] == "drift"} == {"Staff", "Acme Corp"}
+    assert "JSM drift 2" in cli("sync", "status").output
+    assert "JSM not checked: --offline" in cli("sync", "status", "--offline").output
+
+    repaired = cli("sync", "reconcile").output  # exit 0: repaired, not aborted on "accounts do not exist"
+    assert "1 recorded accounts JSM no longer shows (created again)" in repaired
+    assert jsm_view(emulator)["organizations"] == {"Acme Corp": ["alice@acme.com"], "Staff": ["alice@acme.com"]}
+    assert json.loads(cli("sync", "status", "--json").output)["drift"] == 0
+    assert "JSM matches the desired state" in cli("sync", "reconcile", "--dry-run").output
