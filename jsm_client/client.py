@@ -38,6 +38,7 @@ OnCall = Callable[[str, str, "int | None"], None]
 
 # Templated paths: also the metric/route labels passed to ``on_call`` (as "METHOD path").
 CUSTOMER = "/rest/servicedeskapi/customer"
+CUSTOMER_REVOKE = "/rest/servicedeskapi/customer/user/{id}/revoke-portal-only-access"
 ORGANIZATIONS = "/rest/servicedeskapi/organization"
 ORGANIZATION = "/rest/servicedeskapi/organization/{id}"
 ORGANIZATION_USERS = "/rest/servicedeskapi/organization/{id}/user"
@@ -171,6 +172,12 @@ class JsmClient:
             if found is None:
                 raise
             return found, False
+
+    def revoke_portal_only_access(self, account_id: str) -> None:
+        """Stop a portal-only customer from signing in (site administrators only; 204). JSM's REST
+        API has no operation that grants the access again: an admin does that in Atlassian
+        Administration (Portal customers > Grant access)."""
+        self._call("PUT", CUSTOMER_REVOKE, ids={"id": account_id})
 
     def get_customer(self, account_id: str) -> Customer | None:
         """The account with this id (Jira's "Get user"), or ``None`` when JSM has no such account.

@@ -47,6 +47,7 @@ EFFECTS = ("customers_created", "organizations_created", "organizations_deleted"
 # (method, templated path, handler name); the template is also the stats label.
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", f"{SD}/customer", "create_customer"),
+    ("PUT", f"{SD}/customer/user/{{id}}/revoke-portal-only-access", "revoke_portal_only_access"),
     ("GET", f"{SD}/organization", "list_organizations"),
     ("POST", f"{SD}/organization", "create_organization"),
     ("GET", f"{SD}/organization/{{id}}", "get_organization"),
@@ -254,6 +255,13 @@ class JsmEmulator:
         customer = self.state.create_customer(body.get("email"), name, strict_conflict=strict)
         self._effect("customers_created")
         return _json(_user_dto(customer, request.host_url), 201)
+
+    def _h_revoke_portal_only_access(self, request: Request, id: str) -> Response:
+        if not id.startswith("qm:"):
+            raise ApiError(400, f"{id} is not a portal-only account.", "sd.customer.revoke.not.portal.only", [id])
+        # Shown as "active": false in the state; no API grants it back (an admin does, in Atlassian Administration).
+        self.state.customer(id).active = False
+        return _no_content()
 
     def _h_user_search(self, request: Request) -> Response:
         query, account_id = request.args.get("query", ""), request.args.get("accountId")

@@ -40,6 +40,8 @@ class Settings:
     sync_max_attempts: int = 12
     # Keep the JSM organizations the bridge created when their group is deleted (or their rule removed)
     keep_deleted_organizations: bool = False
+    # Revoke the portal-only access of accounts the bridge created when their user is deleted (irreversible via API)
+    revoke_portal_access_on_delete: bool = False
     # Logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -83,6 +85,7 @@ _FIELDS = {
     "SYNC_BATCH_SIZE": ("sync_batch_size", int),
     "SYNC_MAX_ATTEMPTS": ("sync_max_attempts", int),
     "KEEP_DELETED_ORGANIZATIONS": ("keep_deleted_organizations", "bool"),
+    "REVOKE_PORTAL_ACCESS_ON_DELETE": ("revoke_portal_access_on_delete", "bool"),
     "LOG_LEVEL": ("log_level", str),
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmUnavailable
+from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmNotFound, JsmUnavailable
 from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
@@ -94,7 +94,7 @@ class Converger:
             groups = facts.group_names_of_users(session, list(users))
             wanting = self._wanting_accounts(users)
             accounts = {uid: self._recorded_account(session, users[uid], email) for uid, email in wanting.items()}
-        results: dict[str, Outcome | Exception] = {}
+        results: dict[str, Outcome | Exception] = self._revoke_deleted(user_ids, users, known)
         refused: dict[str, str] = {}
         created: dict[str, tuple[Customer, bool]] = {}
         outage: JsmUnavailable | None = None  # JSM down or too slow: fail the rest at once, visibly
@@ -139,6 +139,27 @@ class Converger:
             touched = set().union(*(r.organizations for r in results.values() if isinstance(r, Outcome)))
             mark_organizations(session, touched)
         return results
+
+    def _revoke_deleted(self, user_ids: list[str], users: dict[str, UserFacts], known: dict[str, JsmAccount]
+                        ) -> dict[str, Outcome | Exception]:
+        """With ``revoke_portal_access_on_delete``: revoke the portal-only access of the accounts the
+        bridge created for users deleted in the IdP (irreversible through the API: only an admin in
+        Atlassian Administration can grant it again). Returns the failures by user."""
+        if not self.policy.revoke_portal_access_on_delete:
+            return {}
+        failures: dict[str, Outcome | Exception] = {}
+        for user_id in user_ids:
+            account = known.get(user_id)
+            if user_id in users or account is None or not account.created_by_bridge:
+                continue
+            try:
+                self.client.revoke_portal_only_access(account.account_id)
+                log.info("revoked the portal-only access of %s (user %s deleted)", account.account_id, user_id)
+            except JsmNotFound:
+                pass  # JSM no longer has the account: nothing left to revoke
+            except Exception as exc:  # noqa: BLE001 - recorded on this user's mark by the caller
+                failures[user_id] = exc
+        return failures
 
     @staticmethod
     def _foreign_accounts(session: Session, users: dict[str, UserFacts], accounts: dict[str, str | None],

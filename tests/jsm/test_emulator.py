@@ -416,6 +416,15 @@ def test_get_user_by_account_id(api):
     assert missing.status_code == 404 and set(missing.json()) == {"errorMessages", "errors"}
 
 
+def test_revoke_portal_only_access(api, jsm_emulator):
+    alice = api.customer("alice@example.com")["accountId"]
+    path = f"{SD}/customer/user/{alice}/revoke-portal-only-access"
+    assert api("PUT", path).status_code == 204 and api("PUT", path).status_code == 204  # idempotent
+    assert jsm_emulator.emulator.state_dict()["customers"][0]["active"] is False
+    assert api("PUT", f"{SD}/customer/user/qm:x:y/revoke-portal-only-access").status_code == 404
+    _assert_sd_error(api("PUT", f"{SD}/customer/user/557058:abc/revoke-portal-only-access"), 400)
+
+
 def test_guard_managed_organizations_carry_scim_managed(api, jsm_emulator):
     jsm_emulator.emulator.add_organization("Guarded", scim_managed=True)
     api.org("Ours")

@@ -275,3 +275,43 @@ def test_guard_managed_organization_is_never_adopted_and_is_a_visible_conflict(s
     result = reconcile(session_factory, jsm_client, RulesProvider(services.settings).current(), dry_run=False)
     assert any("scimManaged" in message for message in result.refused)
     assert jsm_view(emulator)["organizations"] == {"Staff": []}
+
+
+# --------------------------------------------------------------------------- deprovisioning
+
+
+def test_portal_access_is_revoked_only_on_delete_and_only_when_asked(services, session_factory, jsm_client,
+                                                                   jsm_emulator):
+    emulator = jsm_emulator.emulator
+    settings = services.settings.with_overrides(revoke_portal_access_on_delete=True)
+    revoking = _Services(settings, session_factory)
+
+    def sync() -> None:
+        stats = run_worker(revoking, threading.Event(), once=True, client=jsm_client,
+                           rules_provider=RulesProvider(settings), poll_interval=0.05)
+        assert stats.failed == 0
+
+    emulator.add_customer("old@acme.com")  # a customer from before the bridge: never revoked
+    alice, bob = seed.add_user(session_factory, "alice@acme.com"), seed.add_user(session_factory, "bob@acme.com")
+    old = seed.add_user(session_factory, "old@acme.com")
+    seed.add_group(session_factory, "Staff", [alice, bob, old])
+    sync()
+    seed.update_user(session_factory, bob, active=False)  # reversible in the IdP: not revoked
+    seed.delete_user(session_factory, alice)
+    seed.delete_user(session_factory, old)
+    sync()
+
+    active = {c["emailAddress"]: c["active"] for c in emulator.state_dict()["customers"]}
+    assert active == {"alice@acme.com": False, "bob@acme.com": True, "old@acme.com": True}
+    assert emulator.stats_dict()["by_route"][
+        "PUT /rest/servicedeskapi/customer/user/{id}/revoke-portal-only-access"] == 1
+    assert jsm_view(emulator)["organizations"] == {"Staff": []}
+
+
+def test_portal_access_is_never_revoked_by_default(session_factory, sync, jsm_emulator):
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    sync()
+    seed.delete_user(session_factory, alice)
+    sync()
+    assert [c["active"] for c in jsm_emulator.emulator.state_dict()["customers"]] == [True]
+    assert not any("revoke" in route for route in jsm_emulator.emulator.stats_dict()["by_route"])
