@@ -96,7 +96,7 @@ class Applier:
             for op in plan.operations:
                 org_id = self._step(plan.name, op, org_id, report)
         except JsmNotFound as exc:
-            if org_id is None or not _is_organization_path(exc):
+            if org_id is None or not self._organization_gone(exc, org_id):
                 raise
             # Deleted in JSM behind our back, and with it its memberships and desk links: forget
             # them all, so the next round recreates (or re-adopts) it and grants everything again.
@@ -105,6 +105,18 @@ class Applier:
             log.warning("JSM organization %r (id %s) is gone; it will be created again", plan.name, org_id)
             report.organization_lost = True
         return report
+
+    def _organization_gone(self, exc: JsmError, org_id: str) -> bool:
+        """Whether a 404 means JSM lost the organization (a desk link's 404 may mean the desk)."""
+        if not _is_organization_path(exc):
+            return False
+        if "/servicedesk/" not in (exc.path or ""):
+            return True
+        try:
+            self.client.get_organization(org_id)
+        except JsmNotFound:
+            return True
+        return False
 
     def _step(self, name: str, op: Operation, org_id: str | None, report: ApplyReport) -> str | None:
         if isinstance(op, EnsureOrganization):
