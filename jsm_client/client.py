@@ -42,6 +42,7 @@ OnCall = Callable[[str, str, "int | None"], None]
 
 # Templated paths: also the metric/route labels passed to ``on_call`` (as "METHOD path").
 CUSTOMER = "/rest/servicedeskapi/customer"
+CUSTOMER_REVOKE = "/rest/servicedeskapi/customer/user/{id}/revoke-portal-only-access"
 ORGANIZATIONS = "/rest/servicedeskapi/organization"
 ORGANIZATION = "/rest/servicedeskapi/organization/{id}"
 ORGANIZATION_USERS = "/rest/servicedeskapi/organization/{id}/user"
@@ -54,6 +55,7 @@ USER_SEARCH = "/rest/api/3/user/search"
 SERVER_INFO = "/rest/servicedeskapi/info"
 MYSELF = "/rest/api/3/myself"
 MY_PERMISSIONS = "/rest/api/3/mypermissions"
+USER = "/rest/api/3/user"
 
 PAGE_LIMIT = 50  # JSM's default and usual cap; the server may still return fewer.
 USER_SEARCH_PAGE = 50
@@ -181,6 +183,25 @@ class JsmClient:
             if found is None:
                 raise
             return found, False
+
+    def revoke_portal_only_access(self, account_id: str) -> None:
+        """Stop a portal-only customer from signing in (site administrators only; 204). JSM's REST
+        API has no operation that grants the access again: an admin does that in Atlassian
+        Administration (Portal customers > Grant access)."""
+        self._call("PUT", CUSTOMER_REVOKE, ids={"id": account_id})
+
+    def get_customer(self, account_id: str) -> Customer | None:
+        """The account with this id (Jira's "Get user"), or ``None`` when JSM has no such account.
+
+        Whether the platform API shows portal-only customers is unverified: a ``None`` here is a
+        hint to check (e.g. by creating the customer again), not proof that the account is gone.
+        """
+        try:
+            resp = self._call("GET", USER, params={"accountId": account_id})
+        except JsmNotFound:
+            return None
+        data = resp.json()
+        return Customer.from_json(data) if isinstance(data, dict) and data.get("accountId") else None
 
     def _search_users(self, email: str) -> Customer | None:
         # GET /rest/api/3/user/search filters first, then pages the matches (prefix match

@@ -53,6 +53,7 @@ EFFECTS = ("customers_created", "organizations_created", "organizations_deleted"
 # (method, templated path, handler name); the template is also the stats label.
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", f"{SD}/customer", "create_customer"),
+    ("PUT", f"{SD}/customer/user/{{id}}/revoke-portal-only-access", "revoke_portal_only_access"),
     ("GET", f"{SD}/organization", "list_organizations"),
     ("POST", f"{SD}/organization", "create_organization"),
     ("GET", f"{SD}/organization/{{id}}", "get_organization"),
@@ -76,6 +77,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", f"{SD}/info", "info"),
     ("GET", "/rest/api/3/myself", "myself"),
     ("GET", "/rest/api/3/mypermissions", "my_permissions"),
+    ("GET", "/rest/api/3/user", "get_user"),
 )
 # Answered without credentials (the OpenAPI doc: "the user does not need to be logged in").
 ANONYMOUS = frozenset({("GET", f"{SD}/info")})
@@ -177,12 +179,20 @@ class JsmEmulator:
         self._changed()
         return account_id
 
-    def add_organization(self, name: str) -> str:
-        """Seed an organization in-process; returns its ID."""
+    def add_organization(self, name: str, *, scim_managed: bool = False) -> str:
+        """Seed an organization in-process (``scim_managed``: as Atlassian Guard's SCIM makes them)."""
         with self._lock:
-            org_id = str(self.state.create_organization(name)[0].id)
+            org = self.state.create_organization(name)[0]
+            org.scim_managed = scim_managed
+            org_id = str(org.id)
         self._changed()
         return org_id
+
+    def delete_customer(self, account_id: str) -> None:
+        """Delete an account as an Atlassian admin would (also ``DELETE /_emulator/customers/ID``)."""
+        with self._lock:
+            self.state.delete_customer(account_id)
+        self._changed()
 
     def reset(self) -> None:
         """Empty state, the initial service desks, cleared stats and faults."""
@@ -358,6 +368,13 @@ class JsmEmulator:
         self._effect("customers_created")
         return _json(_user_dto(customer, request.host_url), 201)
 
+    def _h_revoke_portal_only_access(self, request: Request, id: str) -> Response:
+        if not id.startswith("qm:"):
+            raise ApiError(400, f"{id} is not a portal-only account.", "sd.customer.revoke.not.portal.only", [id])
+        # Shown as "active": false in the state; no API grants it back (an admin does, in Atlassian Administration).
+        self.state.customer(id).active = False
+        return _no_content()
+
     def _h_user_search(self, request: Request) -> Response:
         query, account_id = request.args.get("query", ""), request.args.get("accountId")
         if not query.strip() and not account_id:
@@ -393,6 +410,11 @@ class JsmEmulator:
                                             "type": "GLOBAL" if key == "ADMINISTER" else "PROJECT",
                                             "description": "", "havePermission": granted.get(key, self.jira_admin)}
                                       for index, key in enumerate(keys)}})
+    def _h_get_user(self, request: Request) -> Response:
+        account_id = request.args.get("accountId", "")
+        if not account_id:
+            raise ApiError(400, "The query parameter 'accountId' is required.")
+        return _json(_platform_user(self.state.customer(account_id), request.host_url))
 
     # -- organizations
 
@@ -512,6 +534,8 @@ class JsmEmulator:
             return _json(self.site_dict())
         if action == ("POST", "/_emulator/site"):
             return self._admin_call(request, self.configure_site)
+        if request.method == "DELETE" and action[1].startswith("/_emulator/customers/"):
+            return self._admin_delete_customer(action[1].removeprefix("/_emulator/customers/"))
         return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
 
     def _admin_allowed(self, request: Request) -> bool:
@@ -519,6 +543,13 @@ class JsmEmulator:
             return True
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and compare_digest(token.strip().encode(), self.admin_token.encode())
+
+    def _admin_delete_customer(self, account_id: str) -> Response:
+        try:
+            self.delete_customer(account_id)
+        except ApiError as err:
+            return _json({"error": err.message}, err.status)
+        return _no_content()
 
     def _admin_faults(self, request: Request) -> Response:
         def apply(body: dict[str, Any]) -> dict[str, float]:
@@ -813,7 +844,13 @@ def _platform_user(c: CustomerRecord, host_url: str) -> dict[str, Any]:
 
 
 def _org_dto(o: OrganizationRecord, host_url: str) -> dict[str, Any]:
-    return {"id": str(o.id), "name": o.name, "_links": {"self": f"{host_url.rstrip('/')}{SD}/organization/{o.id}"}}
+    """OrganizationDTO of the 2023 OpenAPI document; Guard-managed ones also carry ``scimManaged``
+    (newer JSM versions send it, the document does not list it yet)."""
+    dto: dict[str, Any] = {"id": str(o.id), "name": o.name,
+                           "_links": {"self": f"{host_url.rstrip('/')}{SD}/organization/{o.id}"}}
+    if o.scim_managed:
+        dto["scimManaged"] = True
+    return dto
 
 
 def _desk_dto(d: ServiceDeskRecord, host_url: str) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class OrganizationRecord:
     name: str
     members: set[str] = field(default_factory=set)
     properties: dict[str, Any] = field(default_factory=dict)
+    scim_managed: bool = False  # synced by Atlassian Guard's own SCIM (``scimManaged``)
 
 
 @dataclass
@@ -95,6 +96,21 @@ class EmulatorState:
         self.customers[record.account_id] = record
         self._by_email[email.casefold()] = record.account_id
         return record
+
+    def customer(self, account_id: str) -> CustomerRecord:
+        if account_id not in self.customers:
+            raise ApiError(404, f"User {account_id} does not exist.", "sd.user.not.found", [account_id])
+        return self.customers[account_id]
+
+    def delete_customer(self, account_id: str) -> None:
+        """Forget the account, its memberships and desk access (an Atlassian admin deleting it)."""
+        record = self.customer(account_id)
+        del self.customers[account_id]
+        self._by_email.pop(record.email.casefold(), None)
+        for org in self.organizations.values():
+            org.members.discard(account_id)
+        for desk in self.service_desks:
+            desk.account_ids.discard(account_id)
 
     def search_customers(self, query: str, account_id: str | None = None) -> list[CustomerRecord]:
         """Exact ``account_id``, else a prefix match on e-mail, display name or any word of it."""
@@ -227,8 +243,7 @@ class EmulatorState:
                 for c in self.customers.values()
             ],
             "organizations": [
-                {"id": str(o.id), "name": o.name, "accountIds": sorted(o.members)}
-                for o in sorted(self.organizations.values(), key=lambda o: o.id)
+                _org_state(o) for o in sorted(self.organizations.values(), key=lambda o: o.id)
             ],
             "servicedesks": [
                 {
@@ -242,8 +257,17 @@ class EmulatorState:
         }
 
     def _require_account(self, account_id: str) -> None:
-        if account_id not in self.customers:
-            raise ApiError(404, f"User {account_id} does not exist.", "sd.user.not.found", [account_id])
+        self.customer(account_id)
+
+
+def _org_state(org: OrganizationRecord) -> dict[str, Any]:
+    """The contract's organization entry; ``properties`` and ``scimManaged`` only when there are any."""
+    entry: dict[str, Any] = {"id": str(org.id), "name": org.name, "accountIds": sorted(org.members)}
+    if org.properties:
+        entry["properties"] = dict(org.properties)
+    if org.scim_managed:
+        entry["scimManaged"] = True
+    return entry
 
 
 def _desk_from_spec(spec: str | Mapping[str, Any], index: int) -> ServiceDeskRecord:

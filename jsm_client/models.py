@@ -27,12 +27,16 @@ class Customer:
 
 @dataclass(frozen=True)
 class Organization:
+    """``scim_managed``: Atlassian Guard's own SCIM manages it (``scimManaged``; absent on older
+    organizations and in older API versions, then ``False``)."""
+
     id: str
     name: str
+    scim_managed: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Organization:
-        return cls(id=str(data["id"]), name=data.get("name", ""))
+        return cls(id=str(data["id"]), name=data.get("name", ""), scim_managed=data.get("scimManaged") is True)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class Settings:
     # JSM's X-RateLimit-Limit); the longest a call waits when JSM asks it to (Retry-After)
     jsm_rate_limit: float | None = None
     jsm_max_rate_limit_wait_s: float = 900.0
+    # Keep the JSM organizations the bridge created when their group is deleted (or their rule removed)
+    keep_deleted_organizations: bool = False
+    # Revoke the portal-only access of accounts the bridge created when their user is deleted (irreversible via API)
+    revoke_portal_access_on_delete: bool = False
     # Logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -93,6 +97,8 @@ _FIELDS = {
     "RECONCILE_EVERY": ("reconcile_every_s", "duration"),
     "JSM_RATE_LIMIT": ("jsm_rate_limit", float),
     "JSM_MAX_RATE_LIMIT_WAIT": ("jsm_max_rate_limit_wait_s", "duration"),
+    "KEEP_DELETED_ORGANIZATIONS": ("keep_deleted_organizations", "bool"),
+    "REVOKE_PORTAL_ACCESS_ON_DELETE": ("revoke_portal_access_on_delete", "bool"),
     "LOG_LEVEL": ("log_level", str),
     "LOG_JSON": ("log_json", "bool"),
     "KEY_EXPIRY_WARNING_DAYS": ("key_expiry_warning_days", int),

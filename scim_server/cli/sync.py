@@ -5,6 +5,7 @@ import json
 import logging
 import signal
 import threading
+from datetime import datetime, timezone
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,6 +16,7 @@ from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
 from scim_server.db import transaction
 from scim_server.sync import outbox, ownership
+from scim_server.sync.policy import SyncPolicy
 from scim_server.sync.rules import DEFAULT_RULES, Rules, RulesProvider, load_rules, rule_collisions
 
 log = logging.getLogger(__name__)
@@ -83,24 +85,32 @@ def sync_group() -> None:
 
 @sync_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--offline", is_flag=True, help="Do not ask JSM whether the recorded organizations still exist.")
 @pass_cli
-def status(cli: CliContext, as_json: bool) -> None:
-    """Pending (of which retrying after a failed attempt), failed (dead), blocked and done jobs."""
-    with transaction(cli.services().session_factory) as session:
+def status(cli: CliContext, as_json: bool, offline: bool) -> None:
+    """Pending (of which retrying after a failed attempt), failed (dead), blocked and done jobs, and
+    the organizations the bridge recorded that JSM no longer has."""
+    services = cli.services()
+    with transaction(services.session_factory) as session:
         counts = outbox.status_counts(session)
         pending, oldest = outbox.queue_stats(session)
         retrying = outbox.retrying_count(session)
         problems = [_problem(mark) for mark in outbox.problem_marks(session)]
         conflicts = [_conflict(row) for row in ownership.conflicts(session)]
+    jsm, drift = _jsm_drift(cli, services) if not offline else ({"checked": False, "reason": "--offline"}, [])
     document = {"pending": pending, "retrying": retrying, "failed": counts[outbox.DEAD],
                 "blocked": counts[outbox.BLOCKED], "done": counts[outbox.DONE], "conflicts": len(conflicts),
-                "oldest_pending_age_seconds": oldest, "problems": problems + conflicts}
+                "drift": len(drift), "oldest_pending_age_seconds": oldest, "jsm": jsm,
+                "problems": problems + conflicts + drift}
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
     age = f"{oldest:.0f}s" if oldest is not None else "-"
     click.echo(f"pending {pending} (oldest {age}, retrying {retrying}), failed {document['failed']}, "
-               f"blocked {document['blocked']}, conflicts {len(conflicts)}, done {document['done']}")
+               f"blocked {document['blocked']}, conflicts {len(conflicts)}, JSM drift {len(drift)}, "
+               f"done {document['done']}")
+    if not jsm["checked"]:
+        click.echo(f"JSM not checked: {jsm['reason']}")
     if document["problems"]:
         table = Table("job", "status", "kind", "entity", "attempts", "last error")
         for p in document["problems"]:
@@ -114,6 +124,26 @@ def _problem(mark) -> dict:
     return {"id": mark.id, "status": status, "kind": mark.kind, "entity_id": mark.entity_id,
             "directory_id": mark.directory_id, "attempts": mark.attempts, "last_error": mark.last_error,
             "updated_at": mark.updated_at.isoformat()}
+
+
+def _jsm_drift(cli: CliContext, services) -> tuple[dict, list[dict]]:
+    """Ask JSM which recorded organizations it lacks: ``({"checked": ...}, problem entries)``."""
+    from jsm_client import JsmError
+    from scim_server.sync.jsm import make_jsm_client
+    from scim_server.sync.reconcile import organizations_missing_in_jsm
+
+    try:
+        with make_jsm_client(cli.jsm_settings(), max_retry_seconds=10.0) as client:
+            missing = organizations_missing_in_jsm(services.session_factory, client)
+    except (ValueError, JsmError) as exc:
+        return {"checked": False, "reason": str(exc)}, []
+    now = datetime.now(timezone.utc).isoformat()
+    return {"checked": True}, [
+        {"id": None, "status": "drift", "kind": "org", "entity_id": name, "directory_id": None, "attempts": 0,
+         "last_error": f"recorded as JSM organization {org_id}, which JSM no longer has: `jsm-scim sync reconcile` "
+                       "(or the organization's next change) creates it again with its members and desk links",
+         "updated_at": now}
+        for name, org_id in missing]
 
 
 def _conflict(row) -> dict:
@@ -163,7 +193,7 @@ def _run_reconcile(services, client, rules: Rules, dry_run: bool, batch_size: in
             progress.update(task, description=name[:40], completed=index, total=total)
 
         return reconcile(services.session_factory, client, rules, dry_run=dry_run, batch_size=batch_size,
-                         progress=advance)
+                         progress=advance, policy=SyncPolicy.from_settings(services.settings))
 
 
 def _progress() -> Progress:
@@ -184,9 +214,18 @@ def _print_reconcile(result) -> None:
     if result.accounts_missing:
         click.echo(f"{result.accounts_missing} desired members had no JSM account"
                    + (" (would be created)" if result.dry_run else " (created or looked up)"))
+    if result.accounts_lost:
+        click.echo(f"{result.accounts_lost} recorded accounts JSM no longer shows"
+                   + (" (would be created again)" if result.dry_run else " (created again)"))
+    if result.properties_missing:
+        click.echo(f"{result.properties_missing} organizations of the bridge without its ownership property"
+                   + (" (would be set)" if result.dry_run else " (set)"))
     for message in result.refused:
         click.echo(f"refused: {message}")
-    if not result.changes and not result.refused:
+    for message in result.problems:
+        click.echo(f"problem: {message}")
+    if not (result.changes or result.refused or result.problems or result.accounts_lost
+            or result.properties_missing):
         click.echo("JSM matches the desired state")
 
 

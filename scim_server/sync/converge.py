@@ -14,19 +14,35 @@ from typing import Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmUnavailable
+from jsm_client import Customer, JsmBadRequest, JsmClient, JsmConflict, JsmNotFound, JsmUnavailable
 from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
 from scim_server.sync import facts, outbox, ownership, planner, state
-from scim_server.sync.applier import Applier, ApplyReport, PropagationError
-from scim_server.sync.differ import diff_organization
+from scim_server.sync.applier import Applier, ApplyReport, GuardManaged, PropagationError
+from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
 from scim_server.sync.jsm import JsmCatalog
 from scim_server.sync.names import organization_key
 from scim_server.sync.planner import UserFacts
+from scim_server.sync.policy import SyncPolicy
 from scim_server.sync.rules import Rules
 
 log = logging.getLogger(__name__)
+
+#: An organization converge heals at most twice (JSM lost the organization, then member accounts)
+#: before a third, final round; whatever is still refused then is a problem, not a loop.
+HEALING_ROUNDS = (False, False, True)
+
+
+class AccountNotFound(PropagationError):
+    """JSM has an account for the e-mail (it refuses to create another) but no lookup returns it."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
+            f"JSM already has an account for {email!r} but neither user search nor any service desk's customer "
+            "search returns it (typical of an Atlassian account whose profile hides its e-mail). In JSM, add "
+            f"{email} as a customer of one of the service desks (project settings > Customers > Add customers), "
+            "or make the account's e-mail visible; then run `jsm-scim sync retry`")
 
 
 @dataclass(frozen=True)
@@ -40,12 +56,13 @@ class Outcome:
 
 class Converger:
     def __init__(self, session_factory: sessionmaker[Session], client: JsmClient, rules: Rules,
-                 *, batch_size: int = 50, catalog: JsmCatalog | None = None) -> None:
+                 *, batch_size: int = 50, catalog: JsmCatalog | None = None, policy: SyncPolicy | None = None) -> None:
         self.session_factory = session_factory
         self.client = client
         self.rules = rules
+        self.policy = policy or SyncPolicy()
         self.catalog = catalog or JsmCatalog(client)
-        self.applier = Applier(session_factory, client, self.catalog, batch_size)
+        self.applier = Applier(session_factory, client, self.catalog, batch_size, self.policy)
 
     def converge(self, kind: str, entity_id: str) -> Outcome:
         if kind == outbox.USER:
@@ -53,8 +70,8 @@ class Converger:
         if kind == outbox.GROUP:
             return self.converge_group(entity_id)
         if kind == outbox.ORGANIZATION:
-            self.converge_organization(entity_id)
-            return Outcome()
+            report = self.converge_organization(entity_id)
+            return Outcome(blocked="; ".join(report.problems) or None)
         raise PropagationError(f"unknown mark kind {kind!r}")
 
     # ------------------------------------------------------------------------------ users
@@ -77,7 +94,7 @@ class Converger:
             groups = facts.group_names_of_users(session, list(users))
             wanting = self._wanting_accounts(users)
             accounts = {uid: self._recorded_account(session, users[uid], email) for uid, email in wanting.items()}
-        results: dict[str, Outcome | Exception] = {}
+        results: dict[str, Outcome | Exception] = self._revoke_deleted(user_ids, users, known)
         refused: dict[str, str] = {}
         created: dict[str, tuple[Customer, bool]] = {}
         outage: JsmUnavailable | None = None  # JSM down or too slow: fail the rest at once, visibly
@@ -91,6 +108,8 @@ class Converger:
                 created[user_id] = self._create_or_find(email, planner.customer_display_name(users[user_id], email))
             except JsmBadRequest as exc:  # JSM refuses this e-mail: only a change of the user can help
                 refused[user_id] = f"JSM refused to create a customer for {email!r}: {exc.message}"
+            except AccountNotFound as exc:  # only the admin can help: visible, not retried forever
+                refused[user_id] = str(exc)
             except Exception as exc:  # noqa: BLE001 - recorded on this user's mark by the caller
                 results[user_id] = exc
                 outage = exc if isinstance(exc, JsmUnavailable) else None
@@ -120,6 +139,27 @@ class Converger:
             touched = set().union(*(r.organizations for r in results.values() if isinstance(r, Outcome)))
             mark_organizations(session, touched)
         return results
+
+    def _revoke_deleted(self, user_ids: list[str], users: dict[str, UserFacts], known: dict[str, JsmAccount]
+                        ) -> dict[str, Outcome | Exception]:
+        """With ``revoke_portal_access_on_delete``: revoke the portal-only access of the accounts the
+        bridge created for users deleted in the IdP (irreversible through the API: only an admin in
+        Atlassian Administration can grant it again). Returns the failures by user."""
+        if not self.policy.revoke_portal_access_on_delete:
+            return {}
+        failures: dict[str, Outcome | Exception] = {}
+        for user_id in user_ids:
+            account = known.get(user_id)
+            if user_id in users or account is None or not account.created_by_bridge:
+                continue
+            try:
+                self.client.revoke_portal_only_access(account.account_id)
+                log.info("revoked the portal-only access of %s (user %s deleted)", account.account_id, user_id)
+            except JsmNotFound:
+                pass  # JSM no longer has the account: nothing left to revoke
+            except Exception as exc:  # noqa: BLE001 - recorded on this user's mark by the caller
+                failures[user_id] = exc
+        return failures
 
     @staticmethod
     def _foreign_accounts(session: Session, users: dict[str, UserFacts], accounts: dict[str, str | None],
@@ -220,7 +260,7 @@ class Converger:
         except JsmConflict as exc:
             found = exc.existing or self.client.find_customer_by_email(email)
             if found is None:
-                raise PropagationError("JSM reports an account for this e-mail but no lookup finds it") from exc
+                raise AccountNotFound(email) from exc
             return found, False
 
     # ----------------------------------------------------------------------------- groups
@@ -243,18 +283,98 @@ class Converger:
             return plan_from_store(session, self.rules, name)
 
     def converge_organization(self, name: str) -> ApplyReport:
+        """Diff and apply; when JSM lost the organization or member accounts the bridge recorded,
+        heal (recreate them) and run another round (``HEALING_ROUNDS``), so the job ends with JSM
+        as desired."""
         with transaction(self.session_factory) as session:
             canonical = ownership.canonical_name(session, name)
             if canonical != name:  # another spelling of a known organization: converge that one
                 mark_organizations(session, [canonical])
                 return ApplyReport()
-        desired, users = self.plan_organization(name)
+        report = ApplyReport()
+        try:
+            self._converge_rounds(name, report)
+        except GuardManaged as exc:  # a visible conflict, not a job failing forever
+            with transaction(self.session_factory) as session:
+                ownership.record_guard_conflict(session, name, str(exc))
+        return report
+
+    def _converge_rounds(self, name: str, report: ApplyReport) -> None:
+        for final in HEALING_ROUNDS:
+            desired, users = self.plan_organization(name)
+            with transaction(self.session_factory) as session:
+                accounts = state.accounts_matching(session, desired.members)
+                applied = state.applied_organization(session, name)
+            accounts.update(self.accounts_for_new_members(desired, users, accounts))
+            plan = diff_organization(planner.resolve_accounts(desired, accounts), applied,
+                                     keep_deleted=self.policy.keep_deleted_organizations)
+            if plan.empty:
+                break
+            if not self.apply_round(plan, applied, report, final=final, name=name):
+                break
+
+    def apply_round(self, plan: OrganizationPlan, applied: AppliedOrganization | None, report: ApplyReport, *, final: bool,
+                    name: str) -> bool:
+        """Apply one plan into ``report``; True when JSM lost something and another round is due."""
+        outcome = self.applier.apply(plan, applied)
+        missing, outcome.missing_accounts = outcome.missing_accounts, set()
+        lost = outcome.organization_lost
+        outcome.organization_lost = False
+        report.merge(outcome)
+        if missing:
+            replaced, problems = self.heal_accounts(missing, name, final=final)
+            report.accounts_replaced += replaced
+            report.problems.extend(problems)
+        if final and lost:
+            raise PropagationError(f"JSM organization {name!r} disappeared again while it was being recreated")
+        return (bool(missing) or lost) and not final
+
+    def heal_accounts(self, account_ids: set[str], organization: str | None, *, final: bool = False
+                      ) -> tuple[int, list[str]]:
+        """Accounts JSM refused as members of ``organization`` (or, with ``None``, that JSM's user
+        lookup does not show): create each user's customer again, or adopt the one JSM has for the
+        e-mail, and record it. Returns (accounts replaced, problems left).
+
+        Creating is also the test: JSM answers a conflict while it still has an account for the
+        e-mail, and the recorded one is then kept unless a lookup finds another. The organizations
+        the old accounts were in are marked, so their memberships move to the new accounts.
+        """
         with transaction(self.session_factory) as session:
-            accounts = state.accounts_matching(session, desired.members)
-            applied = state.applied_organization(session, name)
-        accounts.update(self.accounts_for_new_members(desired, users, accounts))
-        plan = diff_organization(planner.resolve_accounts(desired, accounts), applied)
-        return self.applier.apply(plan, applied) if not plan.empty else ApplyReport()
+            rows = state.accounts_with_ids(session, account_ids)
+            users = facts.load_users(session, [row.user_id for row in rows])
+        where = f" as a member of {organization!r}" if organization else ""
+        problems: list[str] = []
+        replaced: dict[str, tuple[UserFacts, str, Customer, bool]] = {}
+        for row in rows:
+            user = users.get(row.user_id)
+            if user is None:  # a deleted user needs no account
+                continue
+            if final:
+                problems.append(f"JSM still refuses account {row.account_id} ({row.email}){where}")
+                continue
+            try:
+                customer, created = self._create_or_find(row.email, planner.customer_display_name(user, row.email))
+            except (JsmBadRequest, AccountNotFound) as exc:
+                problems.append(str(exc))
+                continue
+            if customer.account_id == row.account_id:
+                if organization:
+                    problems.append(f"JSM refuses account {row.account_id} ({row.email}){where} although it has it")
+                continue
+            log.warning("JSM no longer has account %s of %s; %s %s", row.account_id, row.email,
+                        "created" if created else "adopted", customer.account_id)
+            replaced[row.account_id] = (user, row.email, customer, created)
+        if replaced:
+            with transaction(self.session_factory) as session:
+                foreign = self._foreign_accounts(session, {u.id: u for u, *_ in replaced.values()}, {},
+                                                 {u.id: (c, made) for u, _, c, made in replaced.values()})
+                problems.extend(foreign.values())
+                replaced = {old: entry for old, entry in replaced.items() if entry[0].id not in foreign}
+                held = state.forget_missing_accounts(session, replaced)
+                for user, email, customer, created in replaced.values():
+                    self._save_account(session, user, email, customer, created, previous=None)
+                mark_organizations(session, held - {organization or ""})
+        return len(replaced), problems
 
     def accounts_for_new_members(self, desired: planner.DesiredOrganization, users: dict[str, UserFacts],
                                   accounts: dict[str, str]) -> dict[str, str]:
@@ -309,7 +429,8 @@ def plan_from_store(session: Session, rules: Rules, name: str, *, record: bool =
         ownership.record_conflicts(session, name, refused)
     mapped = planner.mapped_groups(rules, name, groups, allowed)
     members = facts.members_of_groups(session, [g.id for g in mapped])
-    desired = planner.plan_organization(rules, name, mapped, members, candidates, allowed)
+    established = state.managed_organization(session, name) is not None
+    desired = planner.plan_organization(rules, name, mapped, members, candidates, allowed, established)
     users = {u.id: u for group_users in members.values() for u in group_users}
     users.update({u.id: u for u in candidates})
     return desired, users

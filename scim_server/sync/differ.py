@@ -71,13 +71,18 @@ class OrganizationPlan:
         return not self.operations
 
 
-def diff_organization(desired: DesiredMembership, applied: AppliedOrganization | None) -> OrganizationPlan:
-    """The operations that take ``applied`` to ``desired``; empty when they already agree."""
+def diff_organization(desired: DesiredMembership, applied: AppliedOrganization | None, *,
+                      keep_deleted: bool = False) -> OrganizationPlan:
+    """The operations that take ``applied`` to ``desired``; empty when they already agree.
+
+    ``keep_deleted``: an organization the bridge created that is no longer desired is retired like
+    an adopted one (its members and desk links taken back, then forgotten) instead of deleted.
+    """
     if desired.exists:
         return OrganizationPlan(desired.name, tuple(_converge_existing(desired, applied)))
     if applied is None:
         return OrganizationPlan(desired.name)
-    return OrganizationPlan(desired.name, tuple(_retire(applied)))
+    return OrganizationPlan(desired.name, tuple(_retire(applied, keep_deleted)))
 
 
 def _converge_existing(desired: DesiredMembership, applied: AppliedOrganization | None) -> list[Operation]:
@@ -96,12 +101,12 @@ def _converge_existing(desired: DesiredMembership, applied: AppliedOrganization 
     return ops
 
 
-def _retire(applied: AppliedOrganization) -> list[Operation]:
+def _retire(applied: AppliedOrganization, keep: bool) -> list[Operation]:
     if applied.org_id is None:
         # Never confirmed in JSM: an Ensure would be needed to find it; forgetting is safe because
         # a create intent without id is only written by the bridge just before creating.
-        return [ForgetOrganization()] if not applied.owned else [EnsureOrganization(), DeleteOrganization()]
-    if applied.owned:
+        return [ForgetOrganization()] if not applied.owned or keep else [EnsureOrganization(), DeleteOrganization()]
+    if applied.owned and not keep:
         return [DeleteOrganization()]
     ops: list[Operation] = []
     if applied.owned_members:

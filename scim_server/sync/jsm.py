@@ -58,6 +58,7 @@ class JsmCatalog:
         self._clock = clock
         self._lock = threading.Lock()
         self._orgs: dict[str, str] | None = None
+        self._guard_managed: set[str] = set()  # ids of organizations Atlassian Guard's SCIM manages
         self._orgs_at = 0.0
         self._desks: dict[str, str] | None = None
 
@@ -67,9 +68,16 @@ class JsmCatalog:
         with self._lock:
             if self._orgs is None or (match_organization(self._orgs.items(), name) is None
                                       and self._clock() - self._orgs_at > self.max_age):
-                self._orgs = {org.name: org.id for org in self.client.iter_organizations()}
+                listing = list(self.client.iter_organizations())
+                self._orgs = {org.name: org.id for org in listing}
+                self._guard_managed = {org.id for org in listing if org.scim_managed}
                 self._orgs_at = self._clock()
             return match_organization(self._orgs.items(), name)
+
+    def scim_managed(self, org_id: str) -> bool:
+        """Whether the last listing showed organization ``org_id`` as managed by Atlassian Guard's SCIM."""
+        with self._lock:
+            return org_id in self._guard_managed
 
     def remember_organization(self, name: str, org_id: str | None) -> None:
         with self._lock:

@@ -85,6 +85,22 @@ def record_conflicts(session: Session, name: str, refused: Iterable[tuple[Lead, 
             log.warning("organization conflict: %s", message)
 
 
+GUARD_SOURCE = "JSM organization (scimManaged)"
+
+
+def record_guard_conflict(session: Session, name: str, message: str) -> None:
+    """Record that JSM's organization ``name`` is Atlassian Guard's (``sync status`` lists it as a
+    conflict until a converge of ``name`` no longer meets it)."""
+    key = organization_key(name)
+    directory = owners_of(session, [name]).owner(name)
+    directory_id = session.scalar(select(Directory.id).where(Directory.name == directory)) if directory else None
+    known = session.get(OrganizationConflict, (key, directory_id or 0, GUARD_SOURCE))
+    if known is None:
+        log.warning("organization conflict: %s", message)
+        session.add(OrganizationConflict(org_key=key, directory_id=directory_id or 0, source=GUARD_SOURCE,
+                                         message=message, detected_at=utcnow()))
+
+
 def conflicts(session: Session) -> list[OrganizationConflict]:
     return list(session.scalars(select(OrganizationConflict).order_by(
         OrganizationConflict.detected_at, OrganizationConflict.org_key, OrganizationConflict.source)))

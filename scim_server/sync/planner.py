@@ -295,13 +295,16 @@ def plan_organization(
     group_members: Mapping[str, Iterable[UserFacts]],
     domain_candidates: Iterable[UserFacts],
     allowed: frozenset[str] | None = None,
+    established: bool = False,
 ) -> DesiredOrganization:
     """Desired state of organization ``name``.
 
     ``groups`` may be a superset (e.g. all groups whose name matches case-insensitively): only those
     the rules map to ``name`` (compared as JSM compares names) count, and with ``allowed`` only those
     of the allowed directories (the owner, or those sharing it). The organization exists while a
-    group maps to it or a domain rule gives it at least one member.
+    group maps to it or a domain rule gives it at least one member; once ``established`` (the
+    bridge manages it), it also exists while a domain rule still leads there, members or not:
+    deactivating the last member empties an organization, it never deletes it.
     """
     key = organization_key(name)
     mapped = mapped_groups(rules, name, groups, allowed)
@@ -314,10 +317,19 @@ def plan_organization(
                       and (allowed is None or u.directory in allowed)]
     for user in domain_members:
         _add_member(members, user)
-    exists = bool(mapped) or bool(members)
+    exists = bool(mapped) or bool(members) or (established and domain_rule_leads(rules, name, allowed))
     directories = allowed if allowed is not None else {g.directory for g in mapped} | {u.directory for u in domain_members}
     desks = project_keys_for(rules, name, directories) if exists else frozenset()
     return DesiredOrganization(name, exists, members, desks)
+
+
+def domain_rule_leads(rules: Rules, name: str, directories: Iterable[str] | None = None) -> bool:
+    """Whether a global domain rule, or one of ``directories`` (any directory when ``None``), maps
+    some e-mail domain to organization ``name``."""
+    key = organization_key(name)
+    owns = rules.directories if directories is None else {d: rules.of(d) for d in directories}
+    tables = [rules.domains, *(own.domains for own in owns.values())]
+    return any(organization_key(org) == key for table in tables for org in table.values())
 
 
 def _add_member(members: dict[str, str], user: UserFacts) -> None:

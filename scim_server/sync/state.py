@@ -85,6 +85,14 @@ def account_holders(session: Session, account_ids: Iterable[str]) -> dict[str, l
     return found
 
 
+def accounts_with_ids(session: Session, account_ids: Iterable[str]) -> list[JsmAccount]:
+    """The account records (of any user, existing or deleted) that have one of these account ids."""
+    found: list[JsmAccount] = []
+    for chunk in chunked(sorted(set(account_ids))):
+        found.extend(session.scalars(select(JsmAccount).where(JsmAccount.account_id.in_(chunk))))
+    return found
+
+
 def forget_account(session: Session, user_id: str) -> None:
     session.execute(delete(JsmAccount).where(JsmAccount.user_id == user_id))
 
@@ -107,6 +115,12 @@ def managed_organization(session: Session, name: str) -> JsmOrganization | None:
 
 def managed_organization_names(session: Session) -> set[str]:
     return set(session.scalars(select(JsmOrganization.name)))
+
+
+def recorded_organization_ids(session: Session) -> dict[str, str]:
+    """Name -> JSM id of every managed organization whose id is recorded."""
+    rows = session.execute(select(JsmOrganization.name, JsmOrganization.org_id).where(JsmOrganization.org_id.is_not(None)))
+    return {name: org_id for name, org_id in rows if org_id is not None}
 
 
 def applied_organization(session: Session, name: str) -> AppliedOrganization | None:
@@ -137,6 +151,27 @@ def forget_organization(session: Session, name: str) -> None:
     session.execute(delete(JsmMembership).where(JsmMembership.org_name == name))
     session.execute(delete(JsmPortalLink).where(JsmPortalLink.org_name == name))
     session.execute(delete(JsmOrganization).where(JsmOrganization.name == name))
+
+
+def forget_organization_in_jsm(session: Session, name: str) -> None:
+    """JSM lost organization ``name`` (deleted behind the bridge's back) and with it its memberships
+    and desk links: keep managing it (same ownership) without an id, so it is created again."""
+    org = session.get(JsmOrganization, name)
+    session.execute(delete(JsmMembership).where(JsmMembership.org_name == name))
+    session.execute(delete(JsmPortalLink).where(JsmPortalLink.org_name == name))
+    if org is not None:
+        org.org_id = None
+
+
+def forget_missing_accounts(session: Session, account_ids: Iterable[str]) -> set[str]:
+    """JSM no longer has these accounts: forget the records of them and the memberships the bridge
+    granted them; returns the organizations those memberships were in."""
+    ids = sorted(set(account_ids))
+    held = {name for names in organizations_by_account(session, ids).values() for name in names}
+    for chunk in chunked(ids):
+        session.execute(delete(JsmMembership).where(JsmMembership.account_id.in_(chunk)))
+        session.execute(delete(JsmAccount).where(JsmAccount.account_id.in_(chunk)))
+    return held
 
 
 def record_members(session: Session, name: str, account_ids: Iterable[str], *, added: bool) -> None:

@@ -34,6 +34,7 @@ from scim_server.sync import coordination, outbox
 from scim_server.sync.applier import PropagationError
 from scim_server.sync.converge import Converger, Outcome, all_organization_names, mark_organizations
 from scim_server.sync.jsm import JsmCatalog, make_jsm_client
+from scim_server.sync.policy import SyncPolicy
 from scim_server.sync.rules import Rules, RulesError, RulesProvider
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,8 @@ class Worker:
         if not claims:
             return False
         converger = Converger(self.services.session_factory, self.client, rules,
-                              batch_size=self.settings.sync_batch_size, catalog=self.catalog)
+                              batch_size=self.settings.sync_batch_size, catalog=self.catalog,
+                              policy=SyncPolicy.from_settings(self.settings))
         renewed = time.monotonic()
         remaining = list(claims)
         try:
@@ -384,7 +386,8 @@ def converge_user_now(services: WorkerServices, user_id: str, *, client: JsmClie
     try:
         client = client or make_jsm_client(services.settings)
         rules = (rules_provider or RulesProvider(services.settings)).current()
-        converger = Converger(services.session_factory, client, rules, batch_size=services.settings.sync_batch_size)
+        converger = Converger(services.session_factory, client, rules, batch_size=services.settings.sync_batch_size,
+                              policy=SyncPolicy.from_settings(services.settings))
         outcome = converger.converge_user(user_id)
         for name in sorted(outcome.organizations):
             converger.converge_organization(name)

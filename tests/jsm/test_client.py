@@ -339,3 +339,14 @@ def test_session_is_pooled_for_concurrent_workers(jsm_client_factory):
     adapter = client._session.get_adapter("https://acme.atlassian.net")
     assert adapter._pool_maxsize >= 20
     assert client._session.get_adapter("http://127.0.0.1") is adapter
+
+
+def test_get_customer_and_scim_managed_organizations(jsm_client, jsm_emulator):
+    account = jsm_emulator.emulator.add_customer("alice@example.com", "Alice")
+    jsm_emulator.emulator.add_organization("Guarded", scim_managed=True)
+    jsm_client.create_organization("Ours")
+
+    assert jsm_client.get_customer(account) == Customer(account, "alice@example.com", "Alice")
+    jsm_emulator.emulator.delete_customer(account)
+    assert jsm_client.get_customer(account) is None
+    assert [(o.name, o.scim_managed) for o in jsm_client.iter_organizations()] == [("Guarded", True), ("Ours", False)]

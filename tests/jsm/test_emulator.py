@@ -380,6 +380,59 @@ def test_reset_endpoint(api, jsm_emulator):
     assert api("GET", f"{SD}/servicedesk").status_code == 200
 
 
+def test_deleting_a_customer_through_the_test_hook_drops_its_memberships(api, jsm_emulator):
+    alice = api.customer("alice@example.com")["accountId"]
+    bob = api.customer("bob@example.com")["accountId"]
+    org = api.org("Acme")["id"]
+    assert api("POST", f"{SD}/organization/{org}/user", json={"accountIds": [alice, bob]}).status_code == 204
+    assert api("POST", f"{SD}/servicedesk/1/customer", json={"accountIds": [alice]}).status_code == 204
+
+    assert requests.delete(f"{jsm_emulator.url}/_emulator/customers/{alice}", timeout=5).status_code == 204
+
+    state = jsm_emulator.emulator.state_dict()
+    assert [c["accountId"] for c in state["customers"]] == [bob]
+    assert state["organizations"][0]["accountIds"] == [bob] and state["servicedesks"][0]["accountIds"] == []
+    refused = api("POST", f"{SD}/organization/{org}/user", json={"accountIds": [alice, bob]})
+    _assert_sd_error(refused, 400)
+    assert alice in refused.json()["errorMessage"]  # "The following accounts do not exist: ..."
+    assert api("POST", f"{SD}/customer", json={"email": "alice@example.com"}).status_code == 201  # e-mail free again
+    assert requests.delete(f"{jsm_emulator.url}/_emulator/customers/{alice}", timeout=5).status_code == 404
+
+
+def test_customer_delete_hook_needs_the_admin_token():
+    with EmulatorServer(emulator=JsmEmulator(admin_token="run-token")) as server:
+        account = server.emulator.add_customer("alice@example.com")
+        url = f"{server.url}/_emulator/customers/{account}"
+        assert requests.delete(url, timeout=5).status_code == 401
+        assert requests.delete(url, headers={"Authorization": "Bearer run-token"}, timeout=5).status_code == 204
+
+
+def test_get_user_by_account_id(api):
+    alice = api.customer("alice@example.com", "Alice")["accountId"]
+    found = api("GET", "/rest/api/3/user", params={"accountId": alice})
+    assert found.status_code == 200 and found.json()["emailAddress"] == "alice@example.com"
+    assert found.json()["accountType"] == "customer"
+    missing = api("GET", "/rest/api/3/user", params={"accountId": "qm:nope"})
+    assert missing.status_code == 404 and set(missing.json()) == {"errorMessages", "errors"}
+
+
+def test_revoke_portal_only_access(api, jsm_emulator):
+    alice = api.customer("alice@example.com")["accountId"]
+    path = f"{SD}/customer/user/{alice}/revoke-portal-only-access"
+    assert api("PUT", path).status_code == 204 and api("PUT", path).status_code == 204  # idempotent
+    assert jsm_emulator.emulator.state_dict()["customers"][0]["active"] is False
+    assert api("PUT", f"{SD}/customer/user/qm:x:y/revoke-portal-only-access").status_code == 404
+    _assert_sd_error(api("PUT", f"{SD}/customer/user/557058:abc/revoke-portal-only-access"), 400)
+
+
+def test_guard_managed_organizations_carry_scim_managed(api, jsm_emulator):
+    jsm_emulator.emulator.add_organization("Guarded", scim_managed=True)
+    api.org("Ours")
+    values = api("GET", f"{SD}/organization").json()["values"]
+    assert [(o["name"], o.get("scimManaged")) for o in values] == [("Guarded", True), ("Ours", None)]
+    assert jsm_emulator.emulator.state_dict()["organizations"][0]["scimManaged"] is True
+
+
 def test_portal_page_names_the_portal(jsm_emulator):
     page = requests.get(f"{jsm_emulator.url}/servicedesk/customer/portal/2", timeout=5)
     missing = requests.get(f"{jsm_emulator.url}/servicedesk/customer/portal/77", timeout=5)

@@ -66,7 +66,8 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def test_cli_works_beside_serve_and_its_emulator_keeps_state_across_restarts(tmp_path):
-    env = _env(tmp_path)
+    # PUBLIC_URL names the bridge in the ownership property: serve (on a free port) and the CLI must agree
+    env = _env(tmp_path, JSM_SCIM_PUBLIC_URL="https://bridge.example.com")
     token = _run(env, tmp_path, "keys", "create", "--name", "idp").stdout.strip().splitlines()[-1]
     server, emulator_url, base, _ = _start_serve(env, tmp_path)
     try:

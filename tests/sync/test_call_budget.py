@@ -28,10 +28,11 @@ def test_initial_push_call_budget(session_factory, sync, jsm_emulator, rules_fil
     assert view["organizations"] == {name: sorted(emails[i] for i in members) for name, members in groups.items()}
     assert view["desks"]["HELP"] == [f"Team {g:02d}" for g in range(LINKED)]
     memberships = sum(len(m) for m in groups.values())
-    budget = USERS + GROUPS + math.ceil(memberships / 50) + LINKED + 5
+    budget = USERS + 2 * GROUPS + math.ceil(memberships / 50) + LINKED + 5  # create + ownership property per org
     by_route = jsm_emulator.emulator.stats_dict()["by_route"]
     assert by_route["POST /rest/servicedeskapi/customer"] == USERS
     assert by_route["POST /rest/servicedeskapi/organization"] == GROUPS
+    assert by_route["PUT /rest/servicedeskapi/organization/{id}/property/{key}"] == GROUPS
     assert jsm_emulator.emulator.stats_dict()["effects"] == {
         "customers_created": USERS, "organizations_created": GROUPS, "organizations_deleted": 0,
         "members_added": memberships, "members_removed": 0, "desk_links_added": LINKED, "desk_links_removed": 0}

@@ -91,26 +91,29 @@ def _writes(stats: dict) -> dict[str, int]:
     return {route: n for route, n in stats["by_route"].items() if not route.startswith("GET ")}
 
 
-def test_dead_job_shows_last_error_and_retry_requeues_it(cli, session_factory, rules_file, monkeypatch):
+def test_dead_job_shows_last_error_and_retry_requeues_it(cli, session_factory, jsm_emulator, monkeypatch):
     monkeypatch.setenv("JSM_SCIM_SYNC_MAX_ATTEMPTS", "1")
-    rules_file.write_text('[portals]\n"Staff" = ["NOPE"]\n')
+    emulator = jsm_emulator.emulator
+    emulator.add_organization("STAFF")  # two JSM organizations match "Staff", none exactly
+    extra = emulator.add_organization("staff")
     alice = seed.add_user(session_factory, "alice@acme.com")
     seed.add_group(session_factory, "Staff", [alice])
 
-    assert "done 2, failed 1" in cli("worker", "--once").output  # the user and the group; the organization died
+    assert "done 3, failed 1" in cli("worker", "--once").output  # user, group, Acme Corp; Staff died
     status = json.loads(cli("sync", "status", "--json").output)
     assert (status["pending"], status["failed"]) == (0, 1)
     [dead] = status["problems"]
     assert (dead["status"], dead["kind"], dead["entity_id"], dead["attempts"]) == ("dead", "org", "Staff", 1)
-    assert "PropagationError: JSM has no service desk with project key 'NOPE'" in dead["last_error"]
-    assert "NOPE" in cli("sync", "status").output  # the table shows the last error too
+    assert "PropagationError: JSM has several organizations matching 'Staff'" in dead["last_error"]
+    assert "several organizations" in cli("sync", "status").output  # the table shows the last error too
 
-    rules_file.write_text('[portals]\n"Staff" = ["HELP"]\n')
+    emulator.state.delete_organization(extra)  # the admin resolves it in JSM
     assert "re-queued 1 job" in cli("sync", "retry").output
     assert json.loads(cli("sync", "status", "--json").output)["pending"] == 1
     cli("worker", "--once")
     status = json.loads(cli("sync", "status", "--json").output)
     assert (status["pending"], status["failed"], status["problems"]) == (0, 0, [])
+    assert jsm_view(emulator)["organizations"]["STAFF"] == ["alice@acme.com"]  # adopted, case-insensitively
 
 
 def test_mappings_check_and_explain(cli, session_factory, rules_file):
@@ -131,3 +134,24 @@ def test_mappings_check_and_explain(cli, session_factory, rules_file):
     assert refused.stderr == f'error: {rules_file}: portals."X" must be a list of service desk project keys\n'
     rules_file.write_text("[organizations.groups\n")
     assert cli("mappings", "check", ok=False).stderr.startswith(f"error: {rules_file}: invalid TOML: ")
+
+
+def test_status_reports_jsm_drift_and_reconcile_repairs_lost_accounts(cli, session_factory, jsm_emulator):
+    emulator = jsm_emulator.emulator
+    alice = seed.add_user(session_factory, "alice@acme.com")
+    seed.add_group(session_factory, "Staff", [alice])
+    cli("worker", "--once")
+    assert json.loads(cli("sync", "status", "--json").output)["jsm"] == {"checked": True}
+    emulator.reset()  # JSM forgot everything the bridge made
+
+    status = json.loads(cli("sync", "status", "--json").output)
+    assert status["drift"] == 2 and status["pending"] == 0  # not "all done"
+    assert {p["entity_id"] for p in status["problems"] if p["status"] == "drift"} == {"Staff", "Acme Corp"}
+    assert "JSM drift 2" in cli("sync", "status").output
+    assert "JSM not checked: --offline" in cli("sync", "status", "--offline").output
+
+    repaired = cli("sync", "reconcile").output  # exit 0: repaired, not aborted on "accounts do not exist"
+    assert "1 recorded accounts JSM no longer shows (created again)" in repaired
+    assert jsm_view(emulator)["organizations"] == {"Acme Corp": ["alice@acme.com"], "Staff": ["alice@acme.com"]}
+    assert json.loads(cli("sync", "status", "--json").output)["drift"] == 0
+    assert "JSM matches the desired state" in cli("sync", "reconcile", "--dry-run").output

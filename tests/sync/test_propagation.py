@@ -196,22 +196,31 @@ def test_display_name_change_is_recorded_not_applied(session_factory, sync, jsm_
     assert sum("cannot rename customer" in r.message for r in caplog.records) == 1  # logged once
 
 
-def test_unknown_desk_in_rules_fails_the_job_with_a_clear_error(session_factory, sync, jsm_emulator, rules_file):
+def test_unknown_project_key_blocks_only_its_portal_link(session_factory, sync, jsm_emulator, rules_file):
     from sqlalchemy import select
 
     from scim_server.db import transaction
     from scim_server.models.sync import SyncMark
+    from scim_server.sync import outbox
 
-    rules_file.write_text('[portals]\n"Staff" = ["NOPE"]\n')
+    rules_file.write_text('[portals]\n"Staff" = ["NOPE", "HELP"]\n')
     alice = seed.add_user(session_factory, "alice@acme.com")
     seed.add_group(session_factory, "Staff", [alice])
     stats = sync(with_rules=True)
-    assert stats.failed >= 1
+    assert stats.failed == 0
+    view = jsm_view(jsm_emulator.emulator)
+    assert view["organizations"] == {"Staff": ["alice@acme.com"]}  # members applied ...
+    assert view["desks"] == {"HELP": ["Staff"], "BILL": []}  # ... and the valid link too
     with transaction(session_factory) as session:
         [mark] = session.scalars(select(SyncMark).where(SyncMark.kind == "org"))
-        assert (mark.status, mark.attempts) == ("pending", 1)  # backing off, not lost
-        assert "no service desk with project key 'NOPE'" in mark.last_error
-    assert jsm_view(jsm_emulator.emulator)["organizations"] == {"Staff": ["alice@acme.com"]}
+        assert mark.status == "blocked"  # visible in sync status, not retried in a loop
+        assert "portal link NOPE" in mark.last_error and "no service desk with project key 'NOPE'" in mark.last_error
+        assert [m.entity_id for m in outbox.problem_marks(session)] == ["Staff"]
+
+    rules_file.write_text('[portals]\n"Staff" = ["HELP"]\n')  # the admin fixes the rules
+    sync(with_rules=True)
+    with transaction(session_factory) as session:
+        assert outbox.problem_marks(session) == []
 
 
 def test_organization_leaves_members_with_pending_user_marks_to_those_marks(services, session_factory, sync,

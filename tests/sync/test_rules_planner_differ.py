@@ -135,6 +135,14 @@ def test_plan_organization_members_and_existence():
     assert planner.resolve_accounts(plan, {"a": "acc-a"}).account_ids == {"acc-a"}
 
 
+def test_an_established_domain_organization_outlives_its_last_member():
+    nobody_active = [user("c", "carol@acme.com", active=False)]
+    assert not planner.plan_organization(RULES, "Acme Corp", [], {}, nobody_active).exists  # never created
+    kept = planner.plan_organization(RULES, "Acme Corp", [], {}, nobody_active, established=True)
+    assert kept.exists and dict(kept.members) == {}  # emptied, not deleted
+    assert not planner.plan_organization(DEFAULT_RULES, "Acme Corp", [], {}, [], established=True).exists  # rule gone
+
+
 # ---------------------------------------------------------------------------------- differ
 
 def desired(exists=True, accounts=(), desks=()) -> DesiredMembership:
@@ -163,6 +171,13 @@ def test_retiring_owned_deletes_adopted_is_emptied_and_forgotten():
     assert diff_organization(desired(False), applied(owned=False, members=["a"], desks=["HELP"])).operations == (
         RemoveMembers(("a",)), UnlinkDesk("HELP"), ForgetOrganization())
     assert diff_organization(desired(False), None).empty
+
+
+def test_keep_deleted_retires_an_owned_organization_without_deleting_it():
+    ops = diff_organization(desired(False), applied(members=["a"], desks=["HELP"]), keep_deleted=True).operations
+    assert ops == (RemoveMembers(("a",)), UnlinkDesk("HELP"), ForgetOrganization())
+    assert diff_organization(desired(False), applied(org_id=None), keep_deleted=True).operations == (
+        ForgetOrganization(),)
 
 
 def test_reconcile_view_never_removes_foreign_members():
