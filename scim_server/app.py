@@ -6,6 +6,7 @@ what it needs from ``scim_server.services``.
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from scim_server import metrics
 from scim_server.api import ops, scim
@@ -13,6 +14,7 @@ from scim_server.idp import views as idp_views
 from scim_server.logging_setup import configure_logging, install_request_logging
 from scim_server.services import attach, build_services, installation_secret
 from scim_server.settings import Settings, load_settings
+from scim_server.sso import pages
 from scim_server.sso import views as sso_views
 from scim_server.sync.worker import register_queue_metrics
 
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     attach(app, services)
     install_request_logging(app)
     metrics.install(app)
+    pages.install(app)
     register_queue_metrics(services)
     app.config["SECRET_KEY"] = installation_secret(services)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -35,4 +38,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(sso_views.blueprint)
     app.register_blueprint(idp_views.blueprint)
+    app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _http_error(error: HTTPException):
+    """Outside a blueprint's own handlers (routing errors, a browser route's 500): SCIM JSON under
+    /scim/v2, the styled page elsewhere."""
+    return scim.routing_error(error) or pages.http_error_page(error)

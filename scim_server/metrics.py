@@ -1,5 +1,8 @@
 """Prometheus metrics: the metric objects, request instrumentation and the scrape-time rendering.
 
+Every metric is named ``jsm_scim_*`` (Prometheus naming: one prefix per exporter, ``_total`` for
+counters, base units). SCIM request metrics count ``/scim/v2`` routes only.
+
 Under several gunicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py`` does it for
 you): prometheus-client then keeps every worker's values in shared files and ``render()`` merges
 them. Without it, one process-local registry is exposed.
@@ -34,23 +37,35 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED_ROUTE = "<unmatched>"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+PREFIX = "jsm_scim_"
+SCIM_PATH = "/scim/v2"
+
 scim_requests_total = Counter(
-    "scim_requests_total", "HTTP requests served, by method, route template and status.", ["method", "route", "status"]
+    PREFIX + "scim_requests_total", "SCIM requests served, by method, route template and status.",
+    ["method", "route", "status"],
 )
 scim_request_duration_seconds = Histogram(
-    "scim_request_duration_seconds",
-    "HTTP request duration by route template.",
+    PREFIX + "scim_request_duration_seconds",
+    "SCIM request duration by route template.",
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 jsm_calls_total = Counter(
-    "jsm_calls_total", "Calls made to the JSM REST API, by method, route template and status.", ["method", "route", "status"]
+    PREFIX + "jsm_calls_total", "Calls made to the JSM REST API, by method, route template and status.",
+    ["method", "route", "status"],
 )
-jsm_rate_limited_total = Counter("jsm_rate_limited_total", "JSM answers with HTTP 429 (rate limited).")
-sync_jobs_total = Counter("sync_jobs_total", "Propagation jobs finished, by outcome.", ["outcome"])
-scim_rate_limited_total = Counter("scim_rate_limited_total", "SCIM requests refused with 429 by the per-key limiter.")
+jsm_rate_limited_total = Counter(PREFIX + "jsm_rate_limited_total", "JSM answers with HTTP 429 (rate limited).")
+sync_jobs_total = Counter(PREFIX + "sync_jobs_total", "Propagation jobs finished, by outcome.", ["outcome"])
+scim_rate_limited_total = Counter(PREFIX + "scim_rate_limited_total",
+                                  "SCIM requests refused with 429 by the per-key limiter.")
+logins_total = Counter(
+    PREFIX + "logins_total",
+    "Customer sign-ins by connection, outcome (success, refused) and reason (a short code).",
+    ["connection", "outcome", "reason"],
+)
 
-QueueProbe = Callable[[], "tuple[int, float | None]"]
+#: ``() -> (pending_jobs, oldest_pending_age_seconds, dead_jobs)``; a 2-tuple omits the dead-jobs gauge.
+QueueProbe = Callable[[], "tuple[int, float | None] | tuple[int, float | None, int]"]
 _queue_probe: QueueProbe | None = None
 
 
@@ -61,34 +76,47 @@ def observe_jsm_call(method: str, route: str, status: int | str) -> None:
         jsm_rate_limited_total.inc()
 
 
+def observe_login(connection: str, outcome: str, reason: str) -> None:
+    """Count one sign-in outcome; ``reason`` is a bounded code (``no_account``, ``saml_rejected``...)."""
+    logins_total.labels(connection[:100], outcome, reason).inc()
+
+
 def observe_sync_job(outcome: str) -> None:
     """Count one finished propagation job (``done``, ``retry``, ``dead``...)."""
     sync_jobs_total.labels(outcome).inc()
 
 
 def register_queue_probe(probe: QueueProbe | None) -> None:
-    """Install the callback /metrics calls at scrape time: ``() -> (pending_jobs, oldest_age_seconds)``."""
+    """Install the callback /metrics calls at scrape time (see :data:`QueueProbe`)."""
     global _queue_probe
     _queue_probe = probe
 
 
-class QueueCollector(Collector):
-    """Yields the sync queue gauges from the registered probe, computed at scrape time."""
+class ScrapeCollector(Collector):
+    """Yields what is computed at scrape time: build info and the sync queue gauges (from the probe)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from scim_server import __version__
+
+        info = GaugeMetricFamily(PREFIX + "build_info", "The running version (always 1).", labels=["version"])
+        info.add_metric([__version__], 1.0)
+        yield info
         if _queue_probe is None:
             return
         try:
-            depth, oldest_age = _queue_probe()
+            stats = _queue_probe()
         except Exception:
             log.warning("sync queue probe failed; queue gauges omitted from this scrape", exc_info=True)
             return
-        yield GaugeMetricFamily("sync_queue_depth", "Propagation jobs waiting to run.", value=float(depth))
+        yield GaugeMetricFamily(PREFIX + "sync_queue_depth", "Propagation jobs waiting to run.", value=float(stats[0]))
         yield GaugeMetricFamily(
-            "sync_oldest_pending_age_seconds",
+            PREFIX + "sync_oldest_pending_age_seconds",
             "Age of the oldest waiting propagation job (0 when none).",
-            value=float(oldest_age or 0.0),
+            value=float(stats[1] or 0.0),
         )
+        if len(stats) > 2:
+            yield GaugeMetricFamily(PREFIX + "sync_dead_jobs", "Propagation jobs that gave up (jsm-scim sync retry).",
+                                    value=float(stats[2]))  # type: ignore[misc]
 
 
 def multiprocess_dir() -> str | None:
@@ -102,9 +130,9 @@ def render() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    queue_registry = CollectorRegistry()
-    queue_registry.register(QueueCollector())
-    return generate_latest(registry) + generate_latest(queue_registry)
+    scrape_registry = CollectorRegistry()
+    scrape_registry.register(ScrapeCollector())
+    return generate_latest(registry) + generate_latest(scrape_registry)
 
 
 def metrics_response() -> Response:
@@ -116,7 +144,11 @@ def serve_metrics(host: str, port: int):
     where no gunicorn shares its metrics); returns the server (``.server_port``, ``.shutdown()``)."""
     import threading
 
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class _Handler(WSGIRequestHandler):
+        def version_string(self) -> str:  # not werkzeug's and Python's versions
+            return "jsm-scim-bridge"
     from werkzeug.wrappers import Request
 
     @Request.application
@@ -125,7 +157,7 @@ def serve_metrics(host: str, port: int):
             return Response("not found\n", status=404, mimetype="text/plain")
         return metrics_response()
 
-    server = make_server(host, port, application, threaded=True)
+    server = make_server(host, port, application, threaded=True, request_handler=_Handler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
@@ -149,6 +181,8 @@ def _start_timer() -> None:
 
 
 def _observe(response: Response) -> Response:
+    if not (request.path == SCIM_PATH or request.path.startswith(SCIM_PATH + "/")):
+        return response  # pages, SSO and ops endpoints are no SCIM traffic
     route = route_label()
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
     scim_requests_total.labels(method, route, str(response.status_code)).inc()

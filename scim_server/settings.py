@@ -62,6 +62,17 @@ class Settings:
     key_expiry_warning_days: int = 30
     # A verified API key is trusted this long per process before it is read again (0: every request)
     key_cache_seconds: float = 10.0
+    # Customer pages: the company's name, logo, accent colour and support contact (escaped on every page)
+    brand_name: str = "Service desk sign-in"
+    brand_logo_url: str | None = None
+    brand_color: str = "#0052cc"
+    support_contact: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.brand_logo_url is not None and not _LOGO_URL.match(self.brand_logo_url):
+            raise SettingsError(f"{PREFIX}BRAND_LOGO_URL must be an http:// or https:// URL, got {self.brand_logo_url!r}")
+        if not _HEX_COLOR.match(self.brand_color):
+            raise SettingsError(f"{PREFIX}BRAND_COLOR must be a CSS hex colour like #0052cc, got {self.brand_color!r}")
 
     @property
     def effective_public_url(self) -> str:
@@ -75,6 +86,9 @@ class Settings:
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)
 
+
+_LOGO_URL = re.compile(r"^https?://[^\s\"'<>\\]{1,2000}\Z")
+_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})\Z")
 
 _FIELDS = {
     "DATABASE_URL": ("database_url", str),
@@ -105,6 +119,10 @@ _FIELDS = {
     "KEY_CACHE_SECONDS": ("key_cache_seconds", float),
     "ALLOW_PRIVATE_IDP_URLS": ("allow_private_idp_urls", "bool"),
     "LOGIN_CONVERGE_DEADLINE_S": ("login_converge_deadline_s", float),
+    "BRAND_NAME": ("brand_name", str),
+    "BRAND_LOGO_URL": ("brand_logo_url", str),
+    "BRAND_COLOR": ("brand_color", str),
+    "SUPPORT_CONTACT": ("support_contact", str),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -89,15 +89,12 @@ blueprint.errorhandler(DBAPIError)(_unexpected)
 blueprint.errorhandler(SqlalchemyTimeout)(_unexpected)
 
 
-def _routing_error(error: HTTPException):
-    """404/405 raised while routing (before any blueprint is chosen): SCIM-shaped under /scim/v2."""
+def routing_error(error: HTTPException) -> Response | None:
+    """404/405 raised while routing (before any blueprint is chosen): SCIM-shaped under /scim/v2,
+    None elsewhere (the app factory shows the browser page then)."""
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
         return error_response(_from_http(error))
-    return error
-
-
-blueprint.app_errorhandler(404)(_routing_error)
-blueprint.app_errorhandler(405)(_routing_error)
+    return None
 
 
 def _register_routes() -> None:

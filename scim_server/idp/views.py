@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
 
+from scim_server import metrics
 from scim_server.db import transaction, utcnow
 from scim_server.idp.assertion import Subject, signed_response
 from scim_server.idp.authn_request import PendingRequest, RequestRefused, check_request, decode_post, decode_redirect
@@ -26,7 +27,8 @@ from scim_server.services import current_services as services
 from scim_server.services import db_session
 from scim_server.sso.identity import login_user_state
 from scim_server.sso.login_session import current_login, end_session
-from scim_server.sso.views import error_page, no_store
+from scim_server.sso.pages import metadata_response, refuse
+from scim_server.sso.views import no_store
 from scim_server.sync.facts import user_facts
 from scim_server.sync.planner import account_email
 
@@ -36,27 +38,25 @@ blueprint = Blueprint("idp", __name__)
 
 LOGIN_PATH = "/login"
 POST_SCRIPT = "document.getElementById('saml-post').submit();\n"
-#: The auto-POST page's own policy: only our script file runs; no form-action directive, because the
-#: SP's ACS answers with a redirect to its portal, which form-action would also have to allow.
-POST_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+IDP_CONNECTION = "jsm-idp"  # the login-outcome metric's connection label of sign-ins to JSM
 _REFUSED_MESSAGE = "This sign-in request cannot be answered. Please go back to the service desk and try again."
 
 
 blueprint.after_request(no_store)
 
 
-def _refuse(status: int, title: str, message: str, reason: str, request_id: str | None = None):
-    log.warning("IdP sign-in refused: %s (request_id=%r)", reason, request_id)
-    return error_page(status, title, message)
+def _refuse(status: int, title: str, message: str, reason: str, request_id: str | None = None, *, code: str):
+    return refuse(status, title, message, f"{reason} (request_id={request_id!r})", protocol="IdP", code=code,
+                  connection=IDP_CONNECTION)
 
 
 def _refused_request(exc: RequestRefused):
-    return _refuse(400, "Sign-in request refused", _REFUSED_MESSAGE, exc.reason, exc.request_id)
+    return _refuse(400, "Sign-in request refused", _REFUSED_MESSAGE, exc.reason, exc.request_id, code="bad_request")
 
 
 @blueprint.get("/idp/metadata")
 def metadata():
-    return Response(idp_metadata_xml(identity_provider(services())), mimetype="application/samlmetadata+xml")
+    return metadata_response(idp_metadata_xml(identity_provider(services())), "jsm-scim-idp-metadata.xml")
 
 
 @blueprint.get("/idp/post.js")
@@ -70,7 +70,8 @@ def sso():
     sp = registered_sp(db_session())
     if sp is None:
         return _refuse(503, "Sign-in not set up", "Single sign-on to the service desk has not been set up yet. "
-                       "Please contact your administrator.", "no service provider registered (jsm-scim sso atlassian)")
+                       "Please contact your administrator.", "no service provider registered (jsm-scim sso atlassian)",
+                       code="not_configured")
     source = request.form if request.method == "POST" else request.args
     try:
         decode = decode_post if request.method == "POST" else decode_redirect
@@ -93,11 +94,12 @@ def resume():
         pending = unseal(services(), token)
     except RequestRefused as exc:
         return _refuse(400, "Sign-in link expired", "This sign-in link is no longer valid. Please go back to the "
-                       "service desk and sign in again.", exc.reason)
+                       "service desk and sign in again.", exc.reason, code="link_expired")
     sp = registered_sp(db_session())
     if sp is None or (sp.entity_id, sp.acs_url) != (pending.sp_entity_id, pending.acs_url):
         return _refuse(400, "Sign-in request refused", _REFUSED_MESSAGE,
-                       "the service provider registration changed since the request", pending.request_id)
+                       "the service provider registration changed since the request", pending.request_id,
+                       code="sp_changed")
     return _answer_or_sign_in(pending, token)
 
 
@@ -114,12 +116,12 @@ def _answer_or_sign_in(pending: PendingRequest, token: str):
         end_session()
         return _refuse(403, "Account not active", "Your account may not sign in to the service desk. Please contact "
                        "your administrator.", f"user {login.user_id} is deleted or inactive in its directory",
-                       pending.request_id)
+                       pending.request_id, code="deactivated")
     email = account_email(user_facts(user))
     if email is None:
         return _refuse(403, "No e-mail address", "Your account has no e-mail address the service desk can use. "
                        "Please contact your administrator.", f"user {user.id} has no usable e-mail address",
-                       pending.request_id)
+                       pending.request_id, code="no_email")
     return _answer(pending, user, email, login.expires_at)
 
 
@@ -151,4 +153,6 @@ def _answer(pending: PendingRequest, user: User, email: str, session_limit):
         relay_state=pending.relay_state,
         email=email,
     )
-    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": POST_PAGE_CSP})
+    metrics.observe_login(IDP_CONNECTION, "success", "answered")
+    return Response(page, mimetype="text/html")  # the app's CSP: only our script file runs (no form-action:
+    # the SP's ACS answers with a redirect to its portal, which form-action would also have to allow)

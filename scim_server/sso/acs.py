@@ -138,7 +138,7 @@ def relay_target(relay_state: str | None, public_url: str) -> str | None:
     return target
 
 
-def log_rejection(exc: SamlRejected) -> None:
-    """One WARNING line for the admin: the reason and protocol IDs, never assertion contents."""
+def rejection_reason(exc: SamlRejected) -> str:
+    """What the admin's log and audit trail get: the reason and protocol IDs, never assertion contents."""
     ids = " ".join(f"{name}={value[:100]!r}" for name, value in sorted(exc.ids.items()))
-    log.warning("SAML response rejected: %s %s", exc.reason[:500], ids)
+    return f"SAML response rejected: {exc.reason[:500]} {ids}".rstrip()

@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 class LoginRefused(Exception):
     """A login we refuse: ``reason`` for the admin's log, ``title``/``message`` for the page."""
 
-    def __init__(self, reason: str, title: str, message: str, status: int = 403) -> None:
+    def __init__(self, reason: str, title: str, message: str, status: int = 403, code: str = "refused") -> None:
         super().__init__(reason)
         self.reason, self.title, self.message, self.status = reason, title, message, status
+        self.code = code  # a bounded reason for the login-outcome metric
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,20 @@ def check_login_allowed(session: Session, connection: Connection, identity: Iden
             f"the e-mail's domain is claimed by another directory than {connection.directory!r} "
             f"(connection {connection.name})",
             "Sign-in refused", "Your e-mail address belongs to another company's sign-in. "
-            "Please use your own company's login link.")
+            "Please use your own company's login link.", code="other_directory")
     directory_id = _directory_id(session, connection.directory)
     user = find_user(session, directory_id, identity.email) if directory_id is not None else None
     if user is not None and not user.active:
         raise LoginRefused(f"user {user.id} is deactivated in directory {connection.directory}",
-                           "Account deactivated", "Your account is deactivated. Please contact your administrator.")
+                           "Account deactivated", "Your account is deactivated. Please contact your administrator.",
+                           code="deactivated")
     jit = jit_enabled(session, connection)
     if user is None and not jit:
         managed = "SCIM-managed " if directory_has_scim_key(session, connection.directory) else ""
         raise LoginRefused(
             f"no user with this e-mail in {managed}directory {connection.directory} and JIT is off "
             f"(connection {connection.name})",
-            "No account", "There is no account for you here. Please contact your administrator.")
+            "No account", "There is no account for you here. Please contact your administrator.", code="no_account")
     return user, jit
 
 
@@ -89,12 +91,13 @@ def resolve_login(factory: sessionmaker[Session], connection: Connection, identi
         if user is not None and (scim_managed or not jit):
             return LoginUser(user.id, stored_email(user, identity.email), connection.directory, False)
     try:
-        provisioned = provision(factory, identity, connection.directory)
+        provisioned = provision(factory, identity, connection.directory, actor=f"sso:{connection.name}")
     except ProvisioningError as exc:
         raise LoginRefused(f"JIT provisioning failed: {exc}", "Sign-in failed",
                            "Your account details could not be stored. Please contact your administrator.",
-                           400) from None
+                           400, code="jit_failed") from None
     if not provisioned.active:
         raise LoginRefused(f"user {provisioned.user_id} is deactivated in directory {connection.directory}",
-                           "Account deactivated", "Your account is deactivated. Please contact your administrator.")
+                           "Account deactivated", "Your account is deactivated. Please contact your administrator.",
+                           code="deactivated")
     return LoginUser(provisioned.user_id, provisioned.email, connection.directory, provisioned.created)

@@ -46,12 +46,14 @@ class ProvisionedUser:
     active: bool
 
 
-def provision(factory: sessionmaker[Session], identity: Identity, directory: str) -> ProvisionedUser:
-    """Find or create the SCIM user for ``identity``; retried when a concurrent login wins a race."""
+def provision(factory: sessionmaker[Session], identity: Identity, directory: str,
+              actor: str | None = None) -> ProvisionedUser:
+    """Find or create the SCIM user for ``identity``; retried when a concurrent login wins a race.
+    The audit trail names ``actor`` (the login's connection, ``sso:NAME``) as the writer."""
     for attempt in range(ATTEMPTS):
         try:
             with transaction(factory) as session:
-                return _provision(session, identity, directory)
+                return _provision(session, identity, directory, actor)
         except (IntegrityError, ScimError) as exc:
             if isinstance(exc, ScimError) and exc.status != 409:
                 raise ProvisioningError(exc.detail) from None
@@ -61,9 +63,9 @@ def provision(factory: sessionmaker[Session], identity: Identity, directory: str
     raise AssertionError("unreachable")
 
 
-def _provision(session: Session, identity: Identity, directory_name: str) -> ProvisionedUser:
+def _provision(session: Session, identity: Identity, directory_name: str, actor: str | None) -> ProvisionedUser:
     directory = ensure_directory(session, directory_name)
-    caller = handler.Caller(Scope(directory_id=directory.id), base_url="")
+    caller = handler.Caller(Scope(directory_id=directory.id, actor=actor), base_url="")
     user = find_user(session, directory.id, identity.email)
     if user is None:
         user_id = handler.create(session, handler.USERS, caller, _document(identity), ID_ONLY).resource_id

@@ -119,6 +119,10 @@ class PortalCatalog:
                 self._loaded_at = time.monotonic()
             return list(self._desks)
 
+    def has_desk(self, desk_id: str) -> bool:
+        """Whether JSM has a service desk ``desk_id`` (from the cached listing)."""
+        return any(desk.id == desk_id for desk in self.desks())
+
     def portals(self, desks: Iterable[ServiceDesk] | None = None) -> list[Portal]:
         public_url = self.services.settings.effective_public_url
         return [

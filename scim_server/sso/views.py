@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
+from scim_server import metrics
 from scim_server.db import transaction, utcnow
 from scim_server.idp.registration import registered_sp
 from scim_server.services import current_services as services
@@ -24,7 +25,7 @@ from scim_server.sso.acs import (
     accept_response,
     assertion_from_payload,
     assertion_payload,
-    log_rejection,
+    rejection_reason,
     relay_target,
     unknown_request,
     unsolicited_allowed,
@@ -40,6 +41,14 @@ from scim_server.sso.oidc import (
     authorization_start,
     exchange_code,
     verify_id_token,
+)
+from scim_server.sso.pages import (
+    REFUSED_PATH,
+    error_page,
+    metadata_response,
+    refusal_page,
+    refuse,
+    sealed_refusal,
 )
 from scim_server.sso.portal import PORTAL_PATH, PortalCatalog, PortalsUnavailable, is_desk_id, safe_next
 from scim_server.sso.response import SamlRejected, ValidatedAssertion
@@ -72,19 +81,32 @@ blueprint.after_request(no_store)
 # ------------------------------------------------------------------------------------------------
 # Pages
 # ------------------------------------------------------------------------------------------------
-def error_page(status: int, title: str, message: str):
-    return render_template("sso/error.html", title=title, message=message), status
+def refusal(status: int, title: str, message: str, reason: str, protocol: str = "SSO", *, code: str,
+            connection: Connection | None = None):
+    """A refused login: the reason goes to the admin's log and audit trail, a page with its reference to the visitor."""
+    return refuse(status, title, message, reason, protocol=protocol, code=code,
+                  connection=connection.name if connection else None,
+                  directory=connection.directory if connection else None)
 
 
-def refusal(status: int, title: str, message: str, reason: str, protocol: str = "SSO"):
-    """A refused login: the reason goes to the admin's log, a clear page to the visitor."""
-    log.warning("%s login refused: %s", protocol, reason[:500])
-    return error_page(status, title, message)
+def _saml_refusal(exc: SamlRejected, connection: Connection | None = None):
+    return refusal(exc.status, "Sign-in failed", exc.visitor_message, rejection_reason(exc), "SAML", code="saml_rejected",
+                   connection=connection)
 
 
 def _not_configured_page():
-    log.warning("sign-in refused: no IdP is configured (jsm-scim idp add NAME ... or jsm-scim sso import-metadata FILE_OR_URL)")
-    return error_page(503, "Sign-in not configured", "Single sign-on has not been set up yet. Please contact your administrator.")
+    return refuse(503, "Sign-in not configured", "Single sign-on has not been set up yet. Please contact your administrator.",
+                  "no IdP is configured (jsm-scim idp add NAME ... or jsm-scim sso import-metadata FILE_OR_URL)",
+                  code="not_configured")
+
+
+@blueprint.get(REFUSED_PATH)
+def refused():
+    """The refusal page after a POST (post-redirect-get): a reload shows it again and resubmits nothing."""
+    found = sealed_refusal(request.args.get("r"))
+    if found is None:
+        return error_page(404, "Link expired", "This page is no longer available. Please sign in again.")
+    return refusal_page(found)
 
 
 def _portals_unavailable_page():
@@ -125,8 +147,15 @@ def _go_to_portal(desk_id: str, user_id: str, email: str):
     for portal in allowed:
         if portal.desk_id == desk_id:
             return redirect(portal.portal_url, 302)
+    if not _catalog().has_desk(desk_id):
+        return _no_such_portal(desk_id)
     log.info("portal %s refused for user %s (not allowed by the mapping rules)", desk_id, user_id)
     return render_template("sso/portals.html", portals=allowed, email=email, requested=desk_id), 403
+
+
+def _no_such_portal(desk_id: str):
+    log.info("portal %s requested: no such service desk in JSM", desk_id)
+    return error_page(404, "No such portal", f"There is no portal {desk_id}. Please check the link you followed.")
 
 
 def _go_to_target(target: str | None, user_id: str, email: str):
@@ -169,7 +198,7 @@ def _route(hint: str | None, target: str | None, chosen: str | None = None):
         if not candidates:
             return refusal(403, "No sign-in for this address",
                            "There is no sign-in for this e-mail address here. Please check it or contact your administrator.",
-                           "no connection serves the e-mail domain of the login hint")
+                           "no connection serves the e-mail domain of the login hint", code="no_connection")
     else:
         candidates = list_connections(session)
         if not candidates:
@@ -217,7 +246,7 @@ def saml_login():
 @blueprint.get("/portal/<desk_id>")
 def portal(desk_id: str):
     if not is_desk_id(desk_id):
-        return error_page(404, "Unknown portal", "This portal link is not valid.")
+        return error_page(404, "No such portal", "This portal link is not valid. Please check the link you followed.")
     if registered_sp(db_session()) is not None:  # JSM's customer SSO signs in through /idp/sso
         return _jsm_portal(desk_id)
     login = _active_login()
@@ -228,6 +257,8 @@ def portal(desk_id: str):
 
 def _jsm_portal(desk_id: str):
     try:
+        if not _catalog().has_desk(desk_id):
+            return _no_such_portal(desk_id)
         return redirect(_catalog().client.portal_url(desk_id), 302)
     except PortalsUnavailable as exc:
         log.error("JSM portal link unavailable: %s", exc)
@@ -252,8 +283,7 @@ def logout_page():
 @blueprint.post("/logout")
 def logout():
     end_session()
-    response = Response(render_template("sso/error.html", title="Signed out",
-                                        message="You are signed out of the portal links."))
+    response = current_app.make_response(error_page(200, "Signed out", "You are signed out of the portal links."))
     binding.write_pending(services(), response, [])
     return response
 
@@ -263,8 +293,9 @@ def test_configuration():
     name = tested_connection(services(), request.args.get("token"))
     connection = load_connection(db_session(), name) if name else None
     if connection is None:
-        return error_page(403, "Link not valid", "This test link is invalid or has expired. "
-                          "Create a new one with `jsm-scim idp test-link NAME`.")
+        return refuse(403, "Link not valid", "This test link is invalid or has expired. "
+                      "Create a new one with `jsm-scim idp test-link NAME`.", "SSO test link invalid or expired",
+                      code="test_link_invalid")
     return _start_login(connection, PURPOSE_TEST, None, None)
 
 
@@ -288,7 +319,8 @@ def _start_oidc(connection: Connection, purpose: str, target: str | None, hint: 
         metadata = _providers().metadata(connection.oidc.issuer)
     except OidcRejected as exc:
         return refusal(exc.status, "Sign-in unavailable", exc.visitor_message,
-                       f"{exc.reason} (connection {connection.name})", "OIDC")
+                       f"{exc.reason} (connection {connection.name})", "OIDC", code="provider_unavailable",
+                       connection=connection)
     start = authorization_start(metadata, connection.oidc, _public_url() + OIDC_CALLBACK, hint)
     response = redirect(start.url, 302)
     pending = binding.new_pending(start.state, connection.name, purpose, target, start.nonce, start.verifier)
@@ -303,8 +335,7 @@ def _start_oidc(connection: Connection, purpose: str, target: str | None, hint: 
 def metadata():
     from scim_server.sso.sp import metadata_xml
 
-    xml = metadata_xml(service_provider(services()))
-    return Response(xml, mimetype="application/samlmetadata+xml")
+    return metadata_response(metadata_xml(service_provider(services())), "jsm-scim-sp-metadata.xml")
 
 
 @blueprint.post("/saml/acs")
@@ -323,8 +354,7 @@ def acs():
             return _park(accepted, relayed)
         return _answer_pending(accepted.connection, accepted.assertion, pending)
     except SamlRejected as exc:
-        log_rejection(exc)
-        return error_page(exc.status, "Sign-in failed", exc.visitor_message)
+        return _saml_refusal(exc)
 
 
 def _answer_pending(connection: Connection, assertion: ValidatedAssertion, pending: list[binding.PendingLogin]):
@@ -347,7 +377,7 @@ def saml_continue():
         parked = take_parked(session, request.args.get("h") or "", utcnow())
     if parked is None:
         return refusal(400, "Sign-in failed", "This sign-in attempt is unknown or has expired. Please sign in again.",
-                       "SAML continue link unknown, expired or already used")
+                       "SAML continue link unknown, expired or already used", "SAML", code="unknown_attempt")
     assertion = assertion_from_payload(parked["assertion"])
     connection = load_connection(db_session(), parked["connection"])
     try:
@@ -355,8 +385,7 @@ def saml_continue():
             raise SamlRejected("the connection was removed during the login", "Please sign in again.")
         return _answer_pending(connection, assertion, binding.read_pending(services(), request) or [])
     except SamlRejected as exc:
-        log_rejection(exc)
-        return error_page(exc.status, "Sign-in failed", exc.visitor_message)
+        return _saml_refusal(exc)
 
 
 def _complete_saml(connection: Connection, assertion: ValidatedAssertion, purpose: str, target: str | None):
@@ -368,7 +397,8 @@ def _complete_saml(connection: Connection, assertion: ValidatedAssertion, purpos
     except IdentityError as exc:
         return refusal(400, "Sign-in failed", "Your identity provider did not send an e-mail address for you. "
                        "Please contact your administrator.",
-                       f"{exc} (connection {connection.name}, assertion_id={assertion.assertion_id!r})", "SAML")
+                       f"{exc} (connection {connection.name}, assertion_id={assertion.assertion_id!r})", "SAML",
+                       code="no_email", connection=connection)
     return _log_in(connection, identity, assertion.session_not_on_or_after, target)
 
 
@@ -382,26 +412,28 @@ def oidc_callback():
     if entry is None:
         return refusal(400, "Sign-in failed", "This sign-in attempt is unknown or has expired. Please sign in again.",
                        "callback state matches no login started in this browser "
-                       "(unknown, expired, already used, or started in another browser)", "OIDC")
+                       "(unknown, expired, already used, or started in another browser)", "OIDC",
+                       code="unknown_attempt")
     connection = load_connection(db_session(), entry.connection)
     if connection is None or connection.kind != OIDC:
         return refusal(400, "Sign-in failed", "Please sign in again.", "the connection was removed during the login",
-                       "OIDC")
+                       "OIDC", code="connection_removed")
     if request.args.get("error"):
         return refusal(403, "Sign-in failed", "Your identity provider did not sign you in.",
                        f"the provider returned error={request.args.get('error', '')[:100]!r} "
-                       f"(connection {connection.name})", "OIDC")
+                       f"(connection {connection.name})", "OIDC", code="provider_error", connection=connection)
     returned_issuer = request.args.get("iss")
     if returned_issuer is not None and returned_issuer != connection.oidc.issuer:  # RFC 9207 mix-up defence
         response = refusal(400, "Sign-in failed", "The sign-in response was not valid.",
                            f"callback iss {returned_issuer[:200]!r} is not the connection's issuer "
-                           f"(connection {connection.name})", "OIDC")
+                           f"(connection {connection.name})", "OIDC", code="issuer_mismatch", connection=connection)
         return _forget(response, entry)
     try:
         claims = _verified_claims(connection, entry, request.args.get("code") or "")
     except OidcRejected as exc:
         response = refusal(exc.status, "Sign-in failed", exc.visitor_message,
-                           f"{exc.reason} (connection {connection.name})", "OIDC")
+                           f"{exc.reason} (connection {connection.name})", "OIDC", code="oidc_rejected",
+                           connection=connection)
         return _forget(response, entry)
     if entry.purpose == PURPOSE_TEST:
         result = _test_result(connection, lambda: identity_from_claims(claims, connection.attribute_map), claims=claims)
@@ -411,7 +443,8 @@ def oidc_callback():
     except IdentityError:
         response = refusal(400, "Sign-in failed", "Your identity provider did not send an e-mail address for you. "
                            "Please contact your administrator.",
-                           f"the ID token has no e-mail claim (connection {connection.name})", "OIDC")
+                           f"the ID token has no e-mail claim (connection {connection.name})", "OIDC",
+                           code="no_email", connection=connection)
         return _forget(response, entry)
     return _forget(_log_in(connection, identity, None, entry.target), entry)
 
@@ -442,7 +475,8 @@ def _log_in(connection: Connection, identity: Identity, idp_session_limit: dt.da
         user = resolve_login(services().session_factory, connection, identity)
     except LoginRefused as exc:
         return refusal(exc.status, exc.title, exc.message, f"{exc.reason} (connection {connection.name})",
-                       connection.kind.upper())
+                       connection.kind.upper(), code=exc.code, connection=connection)
+    metrics.observe_login(connection.name, "success", "created" if user.created else "existing")
     converge_now(user.user_id)
     start_session(user.user_id, user.email, user.directory, connection.name, idp_session_limit)
     log.info("login: user %s (directory %s, connection %s, created=%s)", user.user_id, user.directory,

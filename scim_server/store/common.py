@@ -31,6 +31,7 @@ class Scope:
 
     directory_id: int
     key_id: str | None = None
+    actor: str | None = None  # who else writes (a login: ``sso:CONNECTION``); default the key, else ``cli``
 
 
 @dataclass(frozen=True)
@@ -206,5 +207,6 @@ def record_write(
         target_id=entity_id,
         directory_id=scope.directory_id,
         key_id=scope.key_id,
+        actor=scope.actor,
         detail=detail,
     )

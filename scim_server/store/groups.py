@@ -101,7 +101,7 @@ def _skipped_members(session: Session, scope: Scope, group_id: str, unknown: lis
     log.warning("group %s: skipped %d member id(s) that are no user of directory %s: %s%s", group_id,
                 len(unknown), scope.directory_id, ", ".join(shown), " ..." if len(unknown) > len(shown) else "")
     audit.record(session, action="group.members_skipped", target_type="group", target_id=group_id,
-                 directory_id=scope.directory_id, key_id=scope.key_id,
+                 directory_id=scope.directory_id, key_id=scope.key_id, actor=scope.actor,
                  detail={"unknownMembers": shown, "count": len(unknown)})
 
 

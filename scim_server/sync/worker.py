@@ -73,11 +73,12 @@ def new_worker_id() -> str:
 
 
 def register_queue_metrics(services: WorkerServices) -> None:
-    """Expose queue depth and age on /metrics (``scim_server.metrics.register_queue_probe``)."""
+    """Expose queue depth, age and dead jobs on /metrics (``scim_server.metrics.register_queue_probe``)."""
 
-    def queue() -> tuple[int, float | None]:
+    def queue() -> tuple[int, float | None, int]:
         with transaction(services.session_factory) as session:
-            return outbox.queue_stats(session)
+            depth, oldest = outbox.queue_stats(session)
+            return depth, oldest, outbox.status_counts(session)[outbox.DEAD]
 
     metrics.register_queue_probe(queue)
 

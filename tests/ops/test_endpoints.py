@@ -43,40 +43,48 @@ def test_readyz_503_when_database_unreachable(url, caplog):
     assert "nope" not in response.get_data(as_text=True)  # no connection details leak out
 
 
-def test_metrics_count_requests_by_route_template(client, protected, token):
+def test_metrics_count_scim_requests_by_route_template(client, protected, token):
     before = client.get("/metrics").get_data(as_text=True)
     client.get("/healthz")
-    client.get("/healthz")
+    client.get("/portals")
+    client.post("/saml/acs")
     client.get(protected, headers={"Authorization": f"Bearer {token}"})
     client.get(protected)  # 401
-    client.get("/no/such/path/12345")
+    client.get("/scim/v2/no/such/path/12345")
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     text = response.get_data(as_text=True)
 
     def delta(**labels: str) -> float:
-        return sample_value(text, "scim_requests_total", **labels) - sample_value(before, "scim_requests_total", **labels)
+        name = "jsm_scim_scim_requests_total"
+        return sample_value(text, name, **labels) - sample_value(before, name, **labels)
 
-    assert delta(method="GET", route="/healthz", status="200") == 2
     assert delta(method="GET", route=protected, status="200") == 1
     assert delta(method="GET", route=protected, status="401") == 1
     assert delta(route="<unmatched>", status="404") == 1
+    for route in ("/healthz", "/portals", "/saml/acs", "/metrics"):  # no SCIM traffic
+        assert f'route="{route}"' not in text
     assert "/no/such/path/12345" not in text  # raw paths never become labels
-    assert sample_value(text, "scim_request_duration_seconds_count", route="/healthz") >= 2
-    assert re.search(r"^jsm_rate_limited_total [0-9.e+]+$", text, re.M)
+    assert sample_value(text, "jsm_scim_scim_request_duration_seconds_count", route=protected) >= 2
+    assert re.search(r"^jsm_scim_jsm_rate_limited_total [0-9.e+]+$", text, re.M)
+    assert re.search(r'^jsm_scim_build_info\{version="[0-9][^"]*"\} 1\.0$', text, re.M)
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    ours = {name for name in names if not name.startswith(("python_", "process_"))}  # the client library's own
+    assert ours and all(name.startswith("jsm_scim_") for name in ours), ours
     assert "_created" not in text  # no per-series creation timestamps (halves the scrape size)
 
 
 def test_metrics_queue_gauges_from_probe(client):
-    metrics.register_queue_probe(lambda: (7, 42.5))
+    metrics.register_queue_probe(lambda: (7, 42.5, 3))
     try:
         text = client.get("/metrics").get_data(as_text=True)
-        assert sample_value(text, "sync_queue_depth") == 7
-        assert sample_value(text, "sync_oldest_pending_age_seconds") == 42.5
+        assert sample_value(text, "jsm_scim_sync_queue_depth") == 7
+        assert sample_value(text, "jsm_scim_sync_oldest_pending_age_seconds") == 42.5
+        assert sample_value(text, "jsm_scim_sync_dead_jobs") == 3
         metrics.register_queue_probe(lambda: 1 / 0)
         broken = client.get("/metrics")
-        assert broken.status_code == 200 and "sync_queue_depth" not in broken.get_data(as_text=True)
+        assert broken.status_code == 200 and "jsm_scim_sync_queue_depth" not in broken.get_data(as_text=True)
     finally:
         metrics.register_queue_probe(None)
 
@@ -86,10 +94,12 @@ def test_jsm_and_sync_helpers_count(client):
     metrics.observe_jsm_call("post", "/rest/servicedeskapi/customer", 429)
     metrics.observe_sync_job("done")
     text = client.get("/metrics").get_data(as_text=True)
-    assert sample_value(text, "jsm_rate_limited_total") - sample_value(before, "jsm_rate_limited_total") == 1
-    labels = {"method": "POST", "route": "/rest/servicedeskapi/customer", "status": "429"}
-    assert sample_value(text, "jsm_calls_total", **labels) - sample_value(before, "jsm_calls_total", **labels) == 1
-    assert sample_value(text, "sync_jobs_total", outcome="done") - sample_value(before, "sync_jobs_total", outcome="done") == 1
+    def delta(name: str, **labels: str) -> float:
+        return sample_value(text, name, **labels) - sample_value(before, name, **labels)
+
+    assert delta("jsm_scim_jsm_rate_limited_total") == 1
+    assert delta("jsm_scim_jsm_calls_total", method="POST", route="/rest/servicedeskapi/customer", status="429") == 1
+    assert delta("jsm_scim_sync_jobs_total", outcome="done") == 1
 
 
 def test_request_id_round_trip_over_http(live_server):

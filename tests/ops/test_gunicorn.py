@@ -68,7 +68,7 @@ def test_metrics_health_and_readiness_across_gunicorn_and_sync_workers(tmp_path,
             stack.check_alive()
             customers = [c for c in emulator.emulator.state_dict()["customers"]
                          if c["emailAddress"].endswith("@metrics.example")]
-            return len(customers) == USERS and sample_value(scrape(base), "sync_queue_depth") == 0
+            return len(customers) == USERS and sample_value(scrape(base), "jsm_scim_sync_queue_depth") == 0
 
         wait_for(propagated)
         worker_pids = {int(p) for p in re.findall(r"Booting worker with pid: (\d+)", stack.processes[0].log_tail(200))}
@@ -80,12 +80,12 @@ def test_metrics_health_and_readiness_across_gunicorn_and_sync_workers(tmp_path,
 
         for _ in range(6):  # whichever worker answers, it reports the sum of all processes
             text = scrape(base)
-            assert sample_value(text, "scim_requests_total", method="POST", route="/scim/v2/Users", status="201") == USERS
-            assert sample_value(text, "scim_request_duration_seconds_count", route="/scim/v2/Users") == USERS
-            assert sample_value(text, "jsm_calls_total", method="POST", route="/rest/servicedeskapi/customer") == USERS
-            assert sample_value(text, "sync_jobs_total", outcome="done") >= USERS
-            assert sample_value(text, "sync_queue_depth") == 0
-            assert sample_value(text, "sync_oldest_pending_age_seconds") == 0
+            assert sample_value(text, "jsm_scim_scim_requests_total", method="POST", route="/scim/v2/Users", status="201") == USERS
+            assert sample_value(text, "jsm_scim_scim_request_duration_seconds_count", route="/scim/v2/Users") == USERS
+            assert sample_value(text, "jsm_scim_jsm_calls_total", method="POST", route="/rest/servicedeskapi/customer") == USERS
+            assert sample_value(text, "jsm_scim_sync_jobs_total", outcome="done") >= USERS
+            assert sample_value(text, "jsm_scim_sync_queue_depth") == 0
+            assert sample_value(text, "jsm_scim_sync_oldest_pending_age_seconds") == 0
 
         health = requests.get(base + "/healthz", timeout=5)
         ready = requests.get(base + "/readyz", timeout=5)

@@ -1,6 +1,7 @@
 """Fixtures of the SAML tests: the app talks to a JSM emulator and trusts a pysaml2 test IdP."""
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import pytest
@@ -92,10 +93,19 @@ class Browser:
 
     def post(self, xml: bytes, relay_state: str | None = None):
         """POST to the ACS and, like a browser, follow the hop to ``/saml/continue`` when there is one."""
-        response = self.client.post(ACS, data=form(xml, relay_state))
+        return self.follow(self.client.post(ACS, data=form(xml, relay_state)))
+
+    def follow(self, response):
+        """The ACS's 303s, as a browser follows them: the hop to ``/saml/continue``, a refusal's page."""
         location = response.headers.get("Location", "")
         if response.status_code == 303 and location.startswith("/saml/continue?"):
-            return self.client.get(location)
+            return self.follow(self.client.get(location))
+        if response.status_code == 303 and location.startswith("/refused?"):  # post-redirect-get of a refusal
+            assert session_cookie(response) is None
+            page = self.client.get(location)
+            again = self.client.get(location)  # a reload shows the same page (but its CSP nonce), resubmits nothing
+            assert re.sub(rb'nonce="[^"]+"', b"", again.data) == re.sub(rb'nonce="[^"]+"', b"", page.data)
+            return page
         return response
 
     def login(self, path: str = "/portal/1", **response_options):

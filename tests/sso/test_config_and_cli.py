@@ -193,5 +193,7 @@ def test_invalid_portal_id_and_unconfigured_sso(client, caplog):
     response = client.get("/portal/1")
     assert response.status_code == 503 and b"not been set up" in response.data
     posted = client.post("/saml/acs", data={"SAMLResponse": "PHg+"})
-    assert posted.status_code == 503 and b"not been set up" in posted.data and session_cookie(posted) is None
+    assert posted.status_code == 303 and session_cookie(posted) is None  # post-redirect-get
+    shown = client.get(posted.headers["Location"])
+    assert shown.status_code == 503 and b"not been set up" in shown.data
     assert [r.getMessage() for r in caplog.records if "no IdP is configured" in r.getMessage()] != []

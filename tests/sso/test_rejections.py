@@ -16,7 +16,7 @@ from tests.fixtures.server import serve_wsgi
 from tests.sso.conftest import configure_idp, session_cookie
 from tests.sso.idp import NS, SAML, SAMLP, set_attribute, set_text, shift_times
 
-REJECTED = "SAML response rejected"
+REJECTED = "SAML response rejected"  # in the "SAML login refused [ref R-...]" line
 NOT_VALID = "The sign-in response was not valid."
 
 
@@ -290,9 +290,10 @@ def test_unsafe_xml_in_signed_response(browser, new_request, assert_refused, dtd
 
 
 def test_not_base64_and_not_xml(browser, assert_refused):
-    assert_refused(browser.client.post("/saml/acs", data={"SAMLResponse": "%%%"}), "base64")
+    assert_refused(browser.follow(browser.client.post("/saml/acs", data={"SAMLResponse": "%%%"})), "base64")
     assert_refused(browser.post(b"<not-closed"), "well-formed")
-    assert_refused(browser.client.post("/saml/acs", data={}), "no SAMLResponse", page="The sign-in response was missing.")
+    assert_refused(browser.follow(browser.client.post("/saml/acs", data={})), "no SAMLResponse",
+                   page="The sign-in response was missing.")
 
 
 # -- signature wrapping ------------------------------------------------------------------------------

@@ -231,7 +231,8 @@ def test_cross_site_post_without_the_cookie_hops_to_a_top_level_get(app, client,
     assert session_cookie(posted) is None
     assert cookieless.get(posted.headers["Location"]).status_code == 400  # a browser without the login: refused
     posted_again = cookieless.post("/saml/acs", data=form(xml, relay))
-    assert posted_again.status_code == 400  # replay
+    assert posted_again.status_code == 303  # replay: refused, post-redirect-get
+    assert cookieless.get(posted_again.headers["Location"]).status_code == 400
 
     start = client.get("/login?login_hint=ann@alpha.test&next=/portal/1")
     request_id, relay = alpha.read_request(start.headers["Location"])

@@ -45,12 +45,12 @@ def test_worker_serves_its_metrics(database_url, session_factory, jsm_emulator, 
                 text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
             except requests.ConnectionError:
                 text = ""
-            if (_sample(text, 'sync_jobs_total{outcome="done"}') or 0) >= 1 and _sample(text, "sync_queue_depth") == 0:
+            if (_sample(text, 'jsm_scim_sync_jobs_total{outcome="done"}') or 0) >= 1 and _sample(text, "jsm_scim_sync_queue_depth") == 0:
                 break
             time.sleep(0.2)
-        assert _sample(text, 'jsm_calls_total{method="POST",route="/rest/servicedeskapi/customer",status="201"}') == 1, text
-        assert (_sample(text, 'sync_jobs_total{outcome="done"}') or 0) >= 1, text
-        assert _sample(text, "sync_queue_depth") == 0, text
+        assert _sample(text, 'jsm_scim_jsm_calls_total{method="POST",route="/rest/servicedeskapi/customer",status="201"}') == 1, text
+        assert (_sample(text, 'jsm_scim_sync_jobs_total{outcome="done"}') or 0) >= 1, text
+        assert _sample(text, "jsm_scim_sync_queue_depth") == 0, text
         assert requests.get(f"http://127.0.0.1:{port}/other", timeout=2).status_code == 404
     finally:
         process.terminate()
