@@ -39,7 +39,6 @@ REFUSED_ACTION = "login.refused"
 REFUSED_PATH = "/refused"
 REFUSAL_LINK_SECONDS = 3600
 _PURPOSE = "refusal-page"
-SERVER_NAME = "jsm-scim-bridge"
 _ERROR_TEXT = {
     404: ("Page not found", "There is no page at this address. Please check the link you followed."),
     405: ("Not allowed", "This page cannot be used this way. Please go back and follow a link instead."),
@@ -83,10 +82,9 @@ def content_security_policy(nonce: str, logo_url: str | None) -> str:
 
 
 def security_headers(response: Response) -> Response:
-    """On every answer: nosniff and our server name; on HTML pages also the CSP and a Referrer-Policy."""
+    """On every answer nosniff; on HTML pages also the CSP and a Referrer-Policy. (The ``Server``
+    header is the HTTP server's: waitress says ``jsm-scim-bridge``, gunicorn ``gunicorn``, no versions.)"""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if request.environ.get("SERVER_SOFTWARE", "").lower().startswith("werkzeug"):
-        response.headers["Server"] = SERVER_NAME  # werkzeug's own would name its and Python's versions
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy",
                                     content_security_policy(csp_nonce(), current_services().settings.brand_logo_url))

@@ -59,6 +59,7 @@ def chromium() -> Iterator["object"]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages (CSP violations)
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
@@ -88,7 +89,13 @@ class LiveBridge:
 
 
 @pytest.fixture
-def live_server(database_url: str, jsm_emulator) -> Iterator[LiveBridge]:
+def bridge_overrides() -> dict[str, object]:
+    """More settings of the live bridge (a test module overrides this fixture, e.g. for branding)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(database_url: str, jsm_emulator, bridge_overrides) -> Iterator[LiveBridge]:
     """The bridge on a real socket, its public URL being that socket (so SAML URLs match)."""
     late = _LateBound()
     with serve_wsgi(late) as url:
@@ -101,7 +108,7 @@ def live_server(database_url: str, jsm_emulator) -> Iterator[LiveBridge]:
             jsm_api_token="emulator-token",
             run_worker_in_process=False,
             allow_private_idp_urls=True,  # the test IdPs listen on loopback
-        )
+        ).with_overrides(**bridge_overrides)
         application = create_app(settings, migrate=False)
         late.target = application
         try:
