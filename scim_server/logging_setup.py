@@ -107,15 +107,17 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage(), self.secrets),
             "request_id": getattr(record, "request_id", request_id_var.get()),
         }
         for name, value in vars(record).items():
             if name not in _STANDARD_ATTRS and not name.startswith("_"):
-                entry[name] = value
+                entry[name] = redact(value, self.secrets) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str), self.secrets)
+            entry["exception"] = redact(self.formatException(record.exc_info), self.secrets)
+        # Redacted value by value, before encoding: a pattern run over the encoded line could eat an
+        # escaped quote and leave a line that is no JSON.
+        return json.dumps(entry, default=str)
 
 
 def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:

@@ -128,9 +128,10 @@ def run_embedded(settings: Settings, stop: threading.Event, emulator=None) -> No
         worker.start()
     http = threading.Thread(target=server.run, name="http", daemon=True)
     http.start()
-    log.info("serving on http://%s:%d (SCIM base %s/scim/v2)", settings.host, server.effective_port,
+    log.info("serving on http://%s:%s (SCIM base %s/scim/v2)", settings.host, server.effective_port,
              settings.effective_public_url)
-    click.echo(f"jsm-scim serving on http://{settings.host}:{server.effective_port}", err=True)
+    if not settings.log_json:  # JSON logs: every stderr line is JSON (the log line above says it)
+        click.echo(f"jsm-scim serving on http://{settings.host}:{server.effective_port}", err=True)
     try:
         stop.wait()
     finally:

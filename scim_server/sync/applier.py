@@ -79,6 +79,12 @@ class ApplyReport:
         self.organization_lost = self.organization_lost or other.organization_lost
 
 
+def log_effect(effect: str, entity: str, route: str, directory: str | None = None, **extra: object) -> None:
+    """One INFO line per change made in JSM: what, on which entity, in which directory, through which route."""
+    log.info("JSM %s: %s (directory %s, %s)", effect, entity, directory or "-", route,
+             extra={"jsm_effect": effect, "entity": entity, "directory": directory, "route": route, **extra})
+
+
 class Applier:
     def __init__(self, session_factory: sessionmaker[Session], client: JsmClient, catalog: JsmCatalog,
                  batch_size: int, policy: SyncPolicy | None = None) -> None:
@@ -170,6 +176,7 @@ class Applier:
         if org.scim_managed:  # created meanwhile by Atlassian Guard: JSM answered with that one
             self._record(lambda s: state.forget_organization(s, name))
             raise GuardManaged(name, org.id)
+        log_effect("organization created", name, "POST /rest/servicedeskapi/organization", directory, org_id=org.id)
         self._record(lambda s: state.record_organization(s, name, org.id, owned=True))
         self.catalog.remember_organization(name, org.id)
         self._mark_ownership(org.id, directory)
@@ -225,6 +232,8 @@ class Applier:
             self.client.delete_organization(org_id)
         except JsmNotFound:
             pass  # already gone: the goal is reached
+        else:
+            log_effect("organization deleted", name, "DELETE /rest/servicedeskapi/organization/{id}", org_id=org_id)
         self._record(lambda s: state.forget_organization(s, name))
         self.catalog.remember_organization(name, None)
         report.deleted.append(name)
@@ -244,6 +253,10 @@ class Applier:
             except JsmBadRequest:
                 applied = (self._one_by_one(org_id, batch, add=add, report=report) if len(batch) > 1
                            else _refused_alone(batch, add=add, report=report))
+            if applied:
+                log_effect("membership added" if add else "membership removed", name,
+                           f"{'POST' if add else 'DELETE'} /rest/servicedeskapi/organization/{{id}}/user",
+                           org_id=org_id, accounts=len(applied))
             self._record(functools.partial(state.record_members, name=name, account_ids=applied, added=add))
             done += len(applied)
         return done
@@ -271,6 +284,9 @@ class Applier:
                 self.client.add_service_desk_organization(desk_id, org_id)
             else:
                 self.client.remove_service_desk_organization(desk_id, org_id)
+            log_effect("desk linked" if link else "desk unlinked", name,
+                       f"{'POST' if link else 'DELETE'} /rest/servicedeskapi/servicedesk/{{id}}/organization",
+                       project_key=project_key, desk_id=desk_id)
         self._record(lambda s: state.record_link(s, name, project_key, linked=link))
         return True
 

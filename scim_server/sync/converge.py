@@ -19,7 +19,7 @@ from scim_server.db import transaction
 from scim_server.models.sync import JsmAccount
 from scim_server.store.marks import mark_organization
 from scim_server.sync import facts, outbox, ownership, planner, state
-from scim_server.sync.applier import Applier, ApplyReport, GuardManaged, PropagationError
+from scim_server.sync.applier import Applier, ApplyReport, GuardManaged, PropagationError, log_effect
 from scim_server.sync.differ import AppliedOrganization, OrganizationPlan, diff_organization
 from scim_server.sync.jsm import JsmCatalog
 from scim_server.sync.names import organization_key
@@ -249,6 +249,9 @@ class Converger:
         if previous is not None and previous.casefold() != email.casefold():
             log.warning("user %s changed e-mail; JSM cannot change a customer's e-mail, so access moves "
                         "to account %s (the old account is kept)", user.id, customer.account_id)
+        if created:
+            log_effect("customer created", f"user {user.id}", "POST /rest/servicedeskapi/customer",
+                       user.directory or str(user.directory_id), account_id=customer.account_id)
         state.save_account(session, user_id=user.id, directory_id=user.directory_id, email=email,
                            account_id=customer.account_id,
                            display_name=customer.display_name or planner.customer_display_name(user, email),

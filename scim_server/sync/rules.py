@@ -258,7 +258,9 @@ class RulesProvider:
         self._signature = signature
         self.last_error = None
         if self._rules is None or rules.digest != self._rules.digest:
-            log.info("mapping rules loaded from %s (digest %s)", self.path, rules.digest[:12])
+            # a first load happens in every provider (each login's): DEBUG; a change of the file: INFO
+            log.log(logging.DEBUG if self._rules is None else logging.INFO, "mapping rules loaded from %s (digest %s)",
+                    self.path, rules.digest[:12])
             self._rules = rules
 
     def _remember_error(self, message: str) -> None:
