@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scim_server.db import utcnow
@@ -99,7 +99,7 @@ def query_events(
     if target_id is not None:
         query = query.where(AuditEvent.target_id == target_id)
     if target_type is not None:
-        query = query.where(AuditEvent.target_type == target_type)
+        query = query.where(func.lower(AuditEvent.target_type) == target_type.lower())  # User, user, api_key
     if action is not None:
         query = query.where(_action_clause(action))
     if actor is not None:

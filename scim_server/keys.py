@@ -225,7 +225,7 @@ def describe_key(
         "directory": key.directory.name,
         "token_prefix": key.token_prefix,
         "created": iso(key.created_at),
-        "expires": iso(key.expires_at),
+        "expires": iso(effective_end(key)),  # a rotating key's grace end, not its nominal expiry
         "days_left": days_left(key, now),
         "last_used": iso(key.last_used_at),
         "revoked": iso(key.revoked_at),

@@ -69,6 +69,10 @@ class Settings:
     support_contact: str | None = None
 
     def __post_init__(self) -> None:
+        scheme = self.database_url.partition(":")[0].partition("+")[0].lower()
+        if scheme not in _DATABASES or "://" not in self.database_url:
+            raise SettingsError(f"{PREFIX}DATABASE_URL must be sqlite:///PATH or postgresql://..., got "
+                                f"{self.database_url.partition('://')[0]!r}")
         if self.brand_logo_url is not None and not _LOGO_URL.match(self.brand_logo_url):
             raise SettingsError(f"{PREFIX}BRAND_LOGO_URL must be an http:// or https:// URL, got {self.brand_logo_url!r}")
         if not _HEX_COLOR.match(self.brand_color):
@@ -87,6 +91,7 @@ class Settings:
         return replace(self, **changes)
 
 
+_DATABASES = ("sqlite", "postgresql", "postgres")
 _LOGO_URL = re.compile(r"^https?://[^\s\"'<>\\]{1,2000}\Z")
 _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})\Z")
 

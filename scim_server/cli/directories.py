@@ -33,14 +33,18 @@ def _audit(session, action: str, directory, **detail: object) -> None:
 @click.argument("name")
 @click.option("--display-name", default=None, help="Human-readable company name.")
 @click.option("--domain", "domains", multiple=True, help=_DOMAIN_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
-def create(cli: CliContext, name: str, display_name: str | None, domains: tuple[str, ...]) -> None:
+def create(cli: CliContext, name: str, display_name: str | None, domains: tuple[str, ...], as_json: bool) -> None:
     """Create directory NAME (`keys create --directory NAME` also creates one implicitly)."""
     with transaction(cli.services().session_factory) as session:
         directory = store.create_directory(session, name, display_name, domains)
         claimed = store.domains_of(session, directory.id)
         _audit(session, "directory.create", directory, display_name=directory.display_name, domains=claimed)
     log.info("created directory %s (domains: %s)", name, ", ".join(claimed) or "none")
+    if as_json:
+        click.echo(json.dumps({"name": name, "display_name": display_name, "domains": list(claimed)}, indent=2))
+        return
     click.echo(f"Created directory {name}" + (f" claiming {', '.join(claimed)}" if claimed else ""))
 
 

@@ -175,7 +175,7 @@ def show(cli: CliContext, name: str, as_json: bool) -> None:
     for key, value in data.items():
         if key == "certificates":
             for cert in value:
-                expired = " (EXPIRED)" if cert["expired"] == "true" else ""
+                expired = " (EXPIRED)" if cert["expired"] else ""
                 click.echo(f"{'certificate:':<20}{cert['subject']} until {cert['not_after']}{expired}")
             continue
         click.echo(f"{key + ':':<20}{', '.join(value) if isinstance(value, list) else value}")

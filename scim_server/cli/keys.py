@@ -12,7 +12,7 @@ from scim_server import audit
 from scim_server import keys as key_store
 from scim_server.cli import CliContext, main, pass_cli
 from scim_server.cli.ops import echo_table
-from scim_server.db import transaction
+from scim_server.db import transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,13 @@ def keys() -> None:
     """SCIM API keys (bearer tokens for identity providers)."""
 
 
-def _print_issued(issued: key_store.IssuedKey) -> None:
-    """Details first, then the token alone on the last line (scripts read the last line)."""
+def _print_issued(issued: key_store.IssuedKey, as_json: bool = False, **more: object) -> None:
+    """Details first, then the token alone on the last line (scripts read the last line); or one
+    JSON object with the token."""
     details = key_store.describe_key(issued.key)
+    if as_json:
+        click.echo(json.dumps({**details, **more, "token": issued.token}, indent=2))
+        return
     click.echo("Created API key")
     for label in ("id", "name", "directory", "token_prefix", "expires"):
         click.echo(f"  {label}: {details[label]}")
@@ -54,15 +58,18 @@ def _os_user() -> str | None:
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for, e.g. the IdP connection.")
 @click.option("--directory", default=key_store.DEFAULT_DIRECTORY, show_default=True, help="Directory the key is bound to.")
-@click.option("--expires-in-days", type=int, default=key_store.DEFAULT_EXPIRY_DAYS, show_default=True)
+@click.option("--expires-in-days", type=click.IntRange(1, key_store.MAX_EXPIRY_DAYS),
+              default=key_store.DEFAULT_EXPIRY_DAYS, show_default=True,
+              help=f"Days until the key stops working (1-{key_store.MAX_EXPIRY_DAYS}); rotate it before.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output, the token included.")
 @pass_cli
-def create(cli: CliContext, name: str, directory: str, expires_in_days: int) -> None:
-    """Issue a new key; prints its token once, alone on the last line."""
+def create(cli: CliContext, name: str, directory: str, expires_in_days: int, as_json: bool) -> None:
+    """Issue a new key; prints its token once, alone on the last line (or in the JSON)."""
     with transaction(cli.services().session_factory) as session:
         issued = key_store.create_key(session, name, directory, expires_in_days)
         _audit_key(session, "key.create", issued.key, directory=directory, expires=issued.key.expires_at.isoformat())
     log.info("created API key %s for directory %s", issued.key.id, directory)
-    _print_issued(issued)
+    _print_issued(issued, as_json)
 
 
 @keys.command("list")
@@ -108,8 +115,12 @@ def _cell(column: str, value: object, row: dict[str, object]) -> str:
 @click.argument("key_id")
 @pass_cli
 def revoke(cli: CliContext, key_id: str) -> None:
-    """Stop a key at once."""
+    """Stop a key at once (a rotating key too); revoking a revoked key changes nothing."""
     with transaction(cli.services().session_factory) as session:
+        key = key_store.get_key(session, key_id)
+        if key.revoked_at is not None and key.revoked_at <= utcnow():
+            click.echo(f"API key {key.id} ({key.name}) is already revoked (since {key.revoked_at.isoformat()})")
+            return
         key = key_store.revoke_key(session, key_id)
         _audit_key(session, "key.revoke", key)
     log.info("revoked API key %s", key.id)
@@ -125,8 +136,9 @@ def revoke(cli: CliContext, key_id: str) -> None:
     show_default=True,
     help="How long the old key keeps working.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output, the new token included.")
 @pass_cli
-def rotate(cli: CliContext, key_id: str, grace_hours: float) -> None:
+def rotate(cli: CliContext, key_id: str, grace_hours: float, as_json: bool) -> None:
     """Issue a successor key; the old one keeps working for the grace period, then stops."""
     with transaction(cli.services().session_factory) as session:
         issued = key_store.rotate_key(session, key_id, grace_hours)
@@ -134,5 +146,6 @@ def rotate(cli: CliContext, key_id: str, grace_hours: float) -> None:
         _audit_key(session, "key.rotate", old, rotated_to=issued.key.id, old_key_stops=old.revoked_at.isoformat())
         _audit_key(session, "key.create", issued.key, rotated_from=old.id)
     log.info("rotated API key %s to %s", old.id, issued.key.id)
-    click.echo(f"Old key {old.id} keeps working until {old.revoked_at.isoformat()}")
-    _print_issued(issued)
+    if not as_json:
+        click.echo(f"Old key {old.id} keeps working until {old.revoked_at.isoformat()}")
+    _print_issued(issued, as_json, rotated_from=old.id, old_key_stops=old.revoked_at.isoformat())

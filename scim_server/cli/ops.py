@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sys
 
 import click
@@ -16,9 +17,12 @@ from scim_server.keys import find_directory
 
 
 def echo_table(table: Table) -> None:
-    """Print a rich table; wide and uncoloured when stdout is not a terminal (pipes, tests)."""
-    interactive = sys.stdout.isatty()
-    Console(width=None if interactive else 200, no_color=not interactive).print(table)
+    """Print a rich table as wide as the terminal (``COLUMNS`` when set; 200 when piped), long
+    cells folded rather than cut; uncoloured when stdout is not a terminal (pipes, tests)."""
+    for column in table.columns:
+        column.overflow = "fold"
+    width = shutil.get_terminal_size((200, 24)).columns
+    Console(width=width, no_color=not sys.stdout.isatty()).print(table)
 
 
 @main.group("audit")
@@ -40,7 +44,8 @@ def parse_time(value: str, option: str = "--since") -> dt.datetime:
 @click.option("--until", default=None, help="Only events before this ISO 8601 time.")
 @click.option("--limit", type=int, default=audit.DEFAULT_LIMIT, show_default=True)
 @click.option("--target", "target_id", default=None, help="Only events about this target id.")
-@click.option("--type", "target_type", default=None, help="Only events about this kind of target: User, Group, api_key.")
+@click.option("--type", "target_type", default=None,
+              help="Only events about this kind of target (any case): user, group, api_key, directory, login.")
 @click.option("--action", default=None, help="Only this action, e.g. key.create, or a prefix like key.*")
 @click.option("--actor", default=None, help="Only events by this actor (an API key id or cli).")
 @click.option("--directory", default=None, help="Only events in this directory.")

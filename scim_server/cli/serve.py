@@ -38,6 +38,7 @@ def serve(cli: CliContext, host: str | None, port: int | None) -> None:
     settings = cli.settings.with_overrides(host=host or cli.settings.host,
                                         port=cli.settings.port if port is None else port)
     configure_process_logging(settings)
+    _require_free_port(settings)
     if not settings.uses_emulator:
         from scim_server.sync.site_check import preflight
 
@@ -69,6 +70,21 @@ def emulator_state_file(settings: Settings) -> Path:
     if database and database != ":memory:" and not database.startswith("file:"):
         return Path(database).resolve().parent / EMULATOR_STATE_FILE
     return Path(EMULATOR_STATE_FILE).resolve()
+
+
+def _require_free_port(settings: Settings) -> None:
+    """One clear line, before anything starts, when the port is taken."""
+    import socket
+
+    if settings.port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does: TIME_WAIT is no user
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: "
+                                       f"{exc.strerror or exc} (another process uses it? choose --port)") from None
 
 
 def _start_emulator(settings: Settings):

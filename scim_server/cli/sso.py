@@ -152,7 +152,7 @@ def show(cli: CliContext, as_json: bool) -> None:
                        ("Attribute map", "attribute_map")):
         click.echo(f"{label + ':':<15}{described[key]}")
     for cert in described["certificates"]:
-        expired = " (EXPIRED)" if cert["expired"] == "true" else ""
+        expired = " (EXPIRED)" if cert["expired"] else ""
         click.echo(f"IdP cert:      {cert['subject']} until {cert['not_after']}{expired} sha256 {cert['sha256']}")
 
 

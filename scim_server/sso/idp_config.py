@@ -87,7 +87,7 @@ def _normalized_pem(pem: str) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def describe_certificate(pem: str) -> dict[str, str]:
+def describe_certificate(pem: str) -> dict[str, str | bool]:
     """Subject, validity and SHA-256 fingerprint of a certificate, for ``sso show``."""
     cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
     return {
@@ -95,7 +95,7 @@ def describe_certificate(pem: str) -> dict[str, str]:
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
-        "expired": str(cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)).lower(),
+        "expired": cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc),
     }
 
 

@@ -62,6 +62,7 @@ def test_import_metadata_file_then_show(settings, tmp_path, sp_metadata, session
     data = json.loads(shown.output)
     assert data["sp"]["acs_url"] == "http://testserver/saml/acs"
     assert data["idp"]["entity_id"] == idp.entity_id and data["idp"]["certificates"][0]["sha256"]
+    assert data["idp"]["certificates"][0]["expired"] is False and data["idp"]["allow_idp_initiated"] is False
 
 
 def test_configure_manually(settings, tmp_path, sp_metadata, session_factory):
