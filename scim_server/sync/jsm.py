@@ -21,7 +21,7 @@ __all__ = ["EMULATOR_EMAIL", "EMULATOR_TOKEN", "JsmCatalog", "make_jsm_client"]
 
 
 def _count_call(method: str, route: str, status: int | None) -> None:
-    """``on_call`` hook: count the call in ``jsm_calls_total`` (route label without the method)."""
+    """``on_call`` hook: count the call in ``jsm_scim_jsm_calls_total`` (route label without the method)."""
     template = route.split(" ", 1)[-1]
     metrics.observe_jsm_call(method, template, status if status is not None else "error")
 
