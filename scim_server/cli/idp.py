@@ -87,11 +87,12 @@ def _oidc_settings(cli: CliContext, issuer: str, client_id: str | None, secret_f
               help="Create unknown users at login (default: on, unless the directory has a SCIM key).")
 @click.option("--allow-idp-initiated/--no-idp-initiated", default=False, help="SAML: accept unsolicited responses.")
 @click.option("--replace", is_flag=True, help="Replace an existing connection of this name.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the connection as `idp show --json`).")
 @pass_cli
 def add(cli: CliContext, name: str, directory: str, saml_metadata: str | None, entity_id: str | None,
         oidc_issuer: str | None, client_id: str | None, client_secret_file: str | None, scopes: tuple[str, ...],
         domains: tuple[str, ...], mappings: tuple[str, ...], group_attribute: str | None, jit: bool | None,
-        allow_idp_initiated: bool, replace: bool) -> None:
+        allow_idp_initiated: bool, replace: bool, as_json: bool) -> None:
     """Add connection NAME: a SAML IdP (--saml-metadata) or an OpenID provider (--oidc-issuer)."""
     validate_connection_name(name)
     if bool(saml_metadata) == bool(oidc_issuer):
@@ -113,6 +114,13 @@ def add(cli: CliContext, name: str, directory: str, saml_metadata: str | None, e
                      actor=audit.CLI_ACTOR, detail={"kind": connection.kind, "directory": directory,
                                                     "domains": sorted(domains)})
     public_url = services.settings.effective_public_url
+    if as_json:
+        with services.session_factory() as session:
+            data = _describe(session, connection)
+        key, value = (("redirect_uri", f"{public_url}/oidc/callback") if connection.kind == OIDC
+                      else ("acs_url", f"{public_url}/saml/acs"))
+        click.echo(json.dumps({**data, key: value}, indent=2))
+        return
     click.echo(f"Connection {name} ({connection.kind}) added for directory {directory}.")
     if connection.kind == OIDC:
         click.echo(f"Register this redirect URI at the provider: {public_url}/oidc/callback")

@@ -101,3 +101,15 @@ def test_saml_connection_from_metadata_and_reimport_keeps_options(settings, app,
     assert (beta.directory, beta.domains, beta.attribute_map) == ("beta", ("beta.test",), {"email": "mail"})
     listed = {c["name"]: c for c in json.loads(run_cli(settings, "idp", "list", "--json").output)}
     assert set(listed) == {"beta", "default"} and listed["default"]["kind"] == "saml"
+
+
+def test_add_json_describes_the_connection(settings, app, fake_op, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(CLIENT_SECRET)
+    result = run_cli(settings, "idp", "add", "beta", "--directory", "beta", "--oidc-issuer", fake_op.url,
+                     "--client-id", CLIENT_ID, "--client-secret-file", str(secret), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["name"], data["kind"], data["directory"], data["issuer"]) == ("beta", "oidc", "beta", fake_op.url)
+    assert data["redirect_uri"] == "http://testserver/oidc/callback" and CLIENT_SECRET not in result.output
+    assert data["jit_effective"] is True
