@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import sys
 
 import click
@@ -17,12 +16,12 @@ from scim_server.keys import find_directory
 
 
 def echo_table(table: Table) -> None:
-    """Print a rich table as wide as the terminal (``COLUMNS`` when set; 200 when piped), long
-    cells folded rather than cut; uncoloured when stdout is not a terminal (pipes, tests)."""
+    """Print a rich table as wide as the terminal, long cells folded rather than cut off; 200
+    columns wide and uncoloured when stdout is not a terminal (pipes, tests)."""
     for column in table.columns:
         column.overflow = "fold"
-    width = shutil.get_terminal_size((200, 24)).columns
-    Console(width=width, no_color=not sys.stdout.isatty()).print(table)
+    interactive = sys.stdout.isatty()
+    Console(width=None if interactive else 200, no_color=not interactive).print(table)
 
 
 @main.group("audit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -60,16 +61,41 @@ def test_audit_type_is_case_insensitive(cli, spelling):
     assert [event["action"] for event in events] == ["key.create"]
 
 
-def test_tables_fit_the_terminal_width(database_url, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    env = {"JSM_SCIM_DATABASE_URL": database_url, "COLUMNS": "80"}
+def test_tables_fit_the_terminal_width(database_url, tmp_path, cli):
+    """In a terminal 80 columns wide (a real pty), every table line fits, long names folded."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
     for name in ("a key with a rather long name for an identity provider connection", "b"):
-        assert runner.invoke(main, ["keys", "create", "--name", name], env=env).exit_code == 0
+        created_token(cli("keys", "create", "--name", name))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["JSM_SCIM_DATABASE_URL"] = database_url
     for args in (["keys", "list"], ["audit", "list"]):
-        result = runner.invoke(main, args, env=env)
-        assert result.exit_code == 0, result.output
-        assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        process = subprocess.run([sys.executable, "-c", "from scim_server.cli import main; main()", *args],
+                                 stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                                 timeout=60)
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(leader)
+        assert process.returncode == 0, process.stderr
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode())
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert len(lines) > 3 and max(len(line) for line in lines) <= 80, text
 
 
 def test_directories_create_json(cli):
