@@ -89,14 +89,13 @@ class LiveBridge:
 
 
 @pytest.fixture
-def bridge_overrides() -> dict[str, object]:
-    """More settings of the live bridge (a test module overrides this fixture, e.g. for branding)."""
-    return {}
-
-
-@pytest.fixture
-def live_server(database_url: str, jsm_emulator, bridge_overrides) -> Iterator[LiveBridge]:
-    """The bridge on a real socket, its public URL being that socket (so SAML URLs match)."""
+def live_server(database_url: str, jsm_emulator, request) -> Iterator[LiveBridge]:
+    """The bridge on a real socket, its public URL being that socket (so SAML URLs match). A test
+    module may define a ``bridge_overrides`` fixture: more settings (e.g. branding)."""
+    try:
+        bridge_overrides = request.getfixturevalue("bridge_overrides")
+    except pytest.FixtureLookupError:
+        bridge_overrides = {}
     late = _LateBound()
     with serve_wsgi(late) as url:
         settings = Settings(
