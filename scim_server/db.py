@@ -11,6 +11,7 @@ from sqlalchemy.engine import CursorResult, Engine, Result, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from scim_server import sqlite_writers
 from scim_server.private_files import prepare_sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -97,6 +98,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             prepare_sqlite(database)  # 0600 before SQLite creates it (and its -wal/-shm)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            sqlite_writers.install(engine, database)  # writers take turns, woken at once
         return engine
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     kwargs.setdefault("pool_size", 10)

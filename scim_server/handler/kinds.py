@@ -7,7 +7,7 @@ from typing import Any, Callable
 from sqlalchemy.orm import Session
 
 from scim_server import store
-from scim_server.models import Group, User
+from scim_server.models import Group
 from scim_server.scim.attributes import GROUP, GROUP_SCHEMA, USER
 from scim_server.scim.patch import MEMBERS, MemberChange, take_members
 from scim_server.scim.projection import Projection
@@ -41,7 +41,7 @@ def _meta(kind: Kind, base_url: str, row: Any) -> ResourceMeta:
 
 
 # -- Users --------------------------------------------------------------------------------------------
-def _render_users(session: Session, base_url: str, rows: list[User], view: Projection,
+def _render_users(session: Session, base_url: str, rows: list[Any], view: Projection,
                   new: bool = False) -> list[dict[str, Any]]:
     # A user created by this request is in no group yet: nothing to look up.
     wanted = view.wants("groups") and not new
@@ -57,12 +57,12 @@ def _render_users(session: Session, base_url: str, rows: list[User], view: Proje
     return documents
 
 
-def _create_user(session: Session, who: Scope, new_id: str, body: dict[str, Any]) -> User:
+def _create_user(session: Session, who: Scope, new_id: str, body: dict[str, Any]) -> store.UserRecord:
     return store.create_user(session, who, new_id, validate_document(USER, body))
 
 
-def _update_user(session: Session, who: Scope, row: User, document: dict[str, Any], _: list[MemberChange],
-                 action: str) -> User:
+def _update_user(session: Session, who: Scope, row: store.UserRecord, document: dict[str, Any],
+                 _: list[MemberChange], action: str) -> store.UserRecord:
     return store.update_user(session, who, row, document, action)
 
 
@@ -100,7 +100,7 @@ def _same_projection(_session: Session, _row: Any, view: Projection, _asked: boo
     return view
 
 
-def _user_document(row: User) -> dict[str, Any]:
+def _user_document(row: store.UserRecord) -> dict[str, Any]:
     return row.document
 
 

@@ -17,6 +17,7 @@ from scim_server.store.groups import (
     user_groups_in_directory,
 )
 from scim_server.store.users import (
+    UserRecord,
     create_user,
     delete_user,
     find_user,
@@ -30,5 +31,5 @@ __all__ = [
     "MAX_PAGE_SIZE", "ListQuery", "Scope",
     "create_group", "delete_group", "find_group", "find_group_by_name", "group_document", "list_groups",
     "member_count", "members_of_groups", "update_group", "user_groups_in_directory",
-    "create_user", "delete_user", "find_user", "groups_of_users", "list_users", "update_user", "users_with_email",
+    "UserRecord", "create_user", "delete_user", "find_user", "groups_of_users", "list_users", "update_user", "users_with_email",
 ]

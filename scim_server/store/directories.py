@@ -11,11 +11,12 @@ also folds look-alikes such as full-width letters onto the ASCII domain they imi
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from scim_server.db import insert_ignoring_duplicates, utcnow
@@ -69,6 +70,7 @@ def _display_name(value: str | None) -> str | None:
     return cleaned or None
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and every user write of a company repeats its domain
 def normalize_domain(value: str) -> str:
     """``value`` as a stored domain (``@Acme.COM.`` -> ``acme.com``); ValueError when it is not one."""
     cleaned = (value or "").strip().lstrip("@").rstrip(".")
@@ -171,10 +173,22 @@ def email_allowed(session: Session, directory: str, email: str) -> bool:
     return owner is None or owner == directory
 
 
+# The write path's claim check as one statement built once: its IN list has a fixed number of slots
+# (a user's addresses rarely have more suffixes; more are checked in several executions), padded by
+# repeating a suffix, so it needs no per-request statement building, cache key or IN expansion.
+_CLAIM_SLOTS = 8
+_CLAIMED_BY_OTHERS = (
+    select(DirectoryDomain.domain)
+    .where(DirectoryDomain.domain.in_([bindparam(f"s{i}") for i in range(_CLAIM_SLOTS)]),
+           DirectoryDomain.directory_id != bindparam("directory_id"))
+    .limit(1)
+)
+
+
 def refuse_claimed_addresses(session: Session, directory_id: int, addresses: Iterable[str | None]) -> None:
     """Raise ``DomainClaimed`` when another directory claims the domain of any of ``addresses``.
 
-    One indexed query for all addresses of a user (the SCIM write path).
+    One indexed query for all addresses of a user (the SCIM write path), on the request's connection.
     """
     by_suffix: dict[str, str] = {}
     for address in addresses:
@@ -182,14 +196,15 @@ def refuse_claimed_addresses(session: Session, directory_id: int, addresses: Ite
         if domain is not None:
             for suffix in _covering(domain):
                 by_suffix.setdefault(suffix, domain)
-    if not by_suffix:
-        return
-    query = select(DirectoryDomain.domain).where(
-        DirectoryDomain.domain.in_(sorted(by_suffix)), DirectoryDomain.directory_id != directory_id
-    ).limit(1)
-    claimed = session.scalar(query)
-    if claimed is not None:
-        raise DomainClaimed(by_suffix[claimed])
+    suffixes = sorted(by_suffix)
+    connection = session.connection()
+    for start in range(0, len(suffixes), _CLAIM_SLOTS):
+        chunk = suffixes[start:start + _CLAIM_SLOTS]
+        params: dict[str, object] = {f"s{i}": chunk[i] if i < len(chunk) else chunk[0] for i in range(_CLAIM_SLOTS)}
+        params["directory_id"] = directory_id
+        claimed = connection.execute(_CLAIMED_BY_OTHERS, params).scalar()
+        if claimed is not None:
+            raise DomainClaimed(by_suffix[claimed])
 
 
 def claim_domains(session: Session, directory: str, domains: Iterable[str]) -> None:

@@ -1,24 +1,23 @@
 """Storage of SCIM Users: the document plus index columns and ``user_values`` rows derived from it."""
 from __future__ import annotations
 
-from typing import Any, Iterable, cast
+import datetime as dt
+from typing import Any, Iterable, NamedTuple, cast
 
 from sqlalchemy import String, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from scim_server.db import utcnow
 from scim_server.models import Group, GroupMember, User, UserValue
 from scim_server.scim.attributes import USER, USER_SCHEMA
-from scim_server.scim.errors import ScimError
+from scim_server.scim.errors import ScimError, not_found
 from scim_server.scim.paths import AttrPath
 from scim_server.store.columns import USER_DOCUMENT_COLUMNS, USER_VALUE_ATTRIBUTES
 from scim_server.store.common import (
     ListQuery,
     Scope,
     check_lengths,
-    find_in_directory,
     id_batches,
     in_values,
     list_page,
@@ -88,6 +87,27 @@ _UPDATE_USER = _USERS.update().where(_USERS.c.id == bindparam("user_id"))  # SET
 _DELETE_VALUES = _VALUES.delete().where(_VALUES.c.user_id == bindparam("user_id"))
 
 
+class UserRecord(NamedTuple):
+    """A user as the SCIM handler reads it: what rendering, ETags and writes need, read with Core
+    (an ORM instance costs more to load and track than the lookup itself)."""
+
+    id: str
+    directory_id: int
+    user_name: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    document: dict[str, Any]
+
+
+_RECORD = select(*(_USERS.c[name] for name in UserRecord._fields))
+_BY_ID = _RECORD.where(_USERS.c.id == bindparam("resource_id"), _USERS.c.directory_id == bindparam("directory_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BY_USER_NAME = _RECORD.where(_USERS.c.directory_id == bindparam("directory_id"),
+                              _USERS.c.user_name_lower == bindparam("user_name_lower"))
+_DELETE_USER = _USERS.delete().where(_USERS.c.id == bindparam("user_id"))
+
+
 def _execute_unique(session: Session, statement: Any, values: dict[str, Any]) -> None:
     """Execute; a userName clash (the unique constraint on ``directory_id``, ``user_name_lower``)
     becomes 409 ``uniqueness``. The request's transaction is then rolled back: no SAVEPOINT needed."""
@@ -109,10 +129,9 @@ def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[
         raise ScimError(400, f"{exc}; this directory may not provision addresses in it", "invalidValue") from None
 
 
-def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> User:
+def create_user(session: Session, scope: Scope, user_id: str, document: dict[str, Any]) -> UserRecord:
     """Check the claimed domains, then insert the user, its ``user_values`` rows, the audit row and
-    the outbox mark: Core statements in the caller's transaction. Returns the new row (not attached
-    to ``session``)."""
+    the outbox mark: Core statements in the caller's transaction. Returns the new user."""
     now = utcnow()
     row = {"id": user_id, "directory_id": scope.directory_id, "version": 1, "created_at": now,
            "updated_at": now, "document": document, **derived_columns(document)}
@@ -123,14 +142,21 @@ def create_user(session: Session, scope: Scope, user_id: str, document: dict[str
         session.connection().execute(_INSERT_VALUES, values)
     record_write(session, scope, kind="user", action="create", entity_id=user_id,
                  detail={"userName": row["user_name"]})
-    return User(**row)
+    return UserRecord(user_id, scope.directory_id, row["user_name"], 1, now, now, document)
 
 
-def find_user(session: Session, directory_id: int, user_id: str, *, for_update: bool = False) -> User:
-    return find_in_directory(session, User, directory_id, user_id, for_update=for_update)
+def find_user(session: Session, directory_id: int, user_id: str, *, for_update: bool = False) -> UserRecord:
+    """The user with this id in this directory (locked for the transaction with ``for_update``); 404
+    otherwise: other directories' users do not exist for the caller."""
+    found = session.connection().execute(_BY_ID_FOR_UPDATE if for_update else _BY_ID,
+                                         {"resource_id": user_id, "directory_id": directory_id}).first()
+    if found is None:
+        raise not_found(f"User {user_id} not found")
+    return UserRecord(*found)
 
 
-def update_user(session: Session, scope: Scope, user: User, document: dict[str, Any], action: str) -> User:
+def update_user(session: Session, scope: Scope, user: UserRecord, document: dict[str, Any],
+                action: str) -> UserRecord:
     """Store a new document (``action`` "replace" for PUT, "patch" for PATCH): one UPDATE, and the
     ``user_values`` rows rewritten only when the multi-valued attributes they index changed."""
     if document == user.document:
@@ -142,21 +168,21 @@ def update_user(session: Session, scope: Scope, user: User, document: dict[str, 
     _execute_unique(session, _UPDATE_USER, {"user_id": user.id, **values})
     old_rows, new_rows = value_rows(user.id, user.document), value_rows(user.id, document)
     if old_rows != new_rows:
-        session.execute(_DELETE_VALUES, {"user_id": user.id})
+        connection = session.connection()
+        connection.execute(_DELETE_VALUES, {"user_id": user.id})
         if new_rows:
-            session.execute(_INSERT_VALUES, new_rows)
-    for name, value in values.items():  # the loaded row now shows what was written, not dirty
-        set_committed_value(user, name, value)
+            connection.execute(_INSERT_VALUES, new_rows)
     record_write(session, scope, kind="user", action=action, entity_id=user.id,
-                 detail={"userName": user.user_name, "attributes": changed})
-    return user
+                 detail={"userName": values["user_name"], "attributes": changed})
+    return user._replace(user_name=values["user_name"], version=values["version"],
+                         updated_at=values["updated_at"], document=document)
 
 
 def _changed_attributes(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     return {key for key in old.keys() | new.keys() if key != "schemas" and old.get(key) != new.get(key)}
 
 
-def delete_user(session: Session, scope: Scope, user: User) -> None:
+def delete_user(session: Session, scope: Scope, user: UserRecord) -> None:
     """Delete the user; the groups it was in lose a member, so they change version and propagate."""
     group_ids = list(session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
     for chunk in id_batches(session, group_ids):
@@ -165,27 +191,26 @@ def delete_user(session: Session, scope: Scope, user: User) -> None:
         )
     session.execute(delete(GroupMember).where(GroupMember.user_id == user.id))
     session.execute(delete(UserValue).where(UserValue.user_id == user.id))
-    session.delete(user)
-    session.flush()
+    session.connection().execute(_DELETE_USER, {"user_id": user.id})
     record_write(session, scope, kind="user", action="delete", entity_id=user.id, detail={"userName": user.user_name})
     for group_id in group_ids:
         mark_dirty(session, "group", group_id, scope.directory_id)
 
 
 # Built once: constructing a statement costs more than running these indexed lookups.
-_BY_USER_NAME = select(User).where(User.directory_id == bindparam("directory_id"),
-                                   User.user_name_lower == bindparam("user_name_lower"))
 _GROUPS_COLUMNS = (select(GroupMember.user_id, Group.id, Group.display_name)
                    .join(Group, Group.id == GroupMember.group_id)
                    .order_by(func.lower(Group.display_name), Group.id))
 _GROUPS_OF_ONE = _GROUPS_COLUMNS.where(GroupMember.user_id == bindparam("user_id"))
 
 
-def list_users(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[User]]:
+def list_users(session: Session, directory_id: int, query: ListQuery) -> tuple[int, list[Any]]:
+    """(totalResults, the page's users: ``UserRecord`` or ``User`` rows, both render alike)."""
     user_name = unique_eq(query, "userName")
     if user_name is not None:  # userName is unique per directory: one index lookup
-        rows = list(session.scalars(_BY_USER_NAME, {"directory_id": directory_id,
-                                                    "user_name_lower": user_name.lower()}))
+        found = session.connection().execute(_BY_USER_NAME, {"directory_id": directory_id,
+                                                             "user_name_lower": user_name.lower()})
+        rows = [UserRecord(*row) for row in found]
         return len(rows), rows
     return list_page(session, User, USER, directory_id, query)
 
@@ -194,7 +219,7 @@ def groups_of_users(session: Session, user_ids: list[str]) -> dict[str, list[tup
     """user id -> [(group id, group displayName)], for the readOnly ``groups`` attribute."""
     result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
     if len(user_ids) == 1:  # GET by id, a filtered GET, a PATCH answer: the prebuilt statement
-        batches: Iterable[Any] = [session.execute(_GROUPS_OF_ONE, {"user_id": user_ids[0]})]
+        batches: Iterable[Any] = [session.connection().execute(_GROUPS_OF_ONE, {"user_id": user_ids[0]})]
     else:
         batches = (session.execute(_GROUPS_COLUMNS.where(in_values(session, GroupMember.user_id, chunk)))
                    for chunk in id_batches(session, user_ids))
