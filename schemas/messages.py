@@ -162,5 +162,18 @@ def list_response(total: int, start_index: int, resources: list[dict[str, Any]])
 
 # Built once: building a schema costs more than loading a message with it (schemas keep no state).
 LIST_QUERY = ListQuerySchema()
+_NO_PARAMETERS: dict[str, Any] = {name: None for name in ListQuerySchema.NAMES}
+
+
+def load_list_query(query: dict[str, Any]) -> dict[str, Any]:
+    """``LIST_QUERY`` loaded from query parameters. What nearly every request sends, nothing or a
+    lone non-blank ``filter``, is answered without marshmallow: the same dict, a fraction of the cost."""
+    if not query:
+        return dict(_NO_PARAMETERS)
+    if len(query) == 1:
+        value = query.get("filter")
+        if isinstance(value, str) and value.strip():
+            return {**_NO_PARAMETERS, "filter": value}
+    return load_message(LIST_QUERY, query, "invalidValue")
 SEARCH_REQUEST_MESSAGE = SearchRequestSchema()
 PATCH_REQUEST = PatchRequestSchema()

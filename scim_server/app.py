@@ -5,7 +5,10 @@ what it needs from ``scim_server.services``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from scim_server import metrics
@@ -19,11 +22,27 @@ from scim_server.sso import views as sso_views
 from scim_server.sync.worker import register_queue_metrics
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions with the signer built once per key set, not on every request
+    (every SCIM request opens the session, and building the signer cost more than the rest of it)."""
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple[Any, ...], Any] = {}
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        signer = self._signers.get(keys)
+        if signer is None:
+            signer = self._signers[keys] = super().get_signing_serializer(app)
+        return signer
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings)
     services = build_services(settings, migrate=migrate)
     app = Flask(__name__)
+    app.session_interface = _SessionCookies()
     attach(app, services)
     install_request_logging(app)
     metrics.install(app)

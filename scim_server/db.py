@@ -94,12 +94,12 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
         database = make_url(url).database
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
         if database and database != ":memory:" and not database.startswith("file:"):
             prepare_sqlite(database)  # 0600 before SQLite creates it (and its -wal/-shm)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+            connect_args["factory"] = sqlite_writers.WriterConnection  # writers take turns, woken at once
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        if database and database != ":memory:" and not database.startswith("file:"):
-            sqlite_writers.install(engine, database)  # writers take turns, woken at once
         return engine
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     kwargs.setdefault("pool_size", 10)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session
 
-from schemas.messages import LIST_QUERY, PATCH_REQUEST, SEARCH_REQUEST_MESSAGE, list_response, load_message
+from schemas.messages import PATCH_REQUEST, SEARCH_REQUEST_MESSAGE, list_response, load_list_query, load_message
 from scim_server.handler.kinds import GROUPS, USERS, Kind
 from scim_server.scim.errors import ScimError
 from scim_server.scim.etag import etag_for, header_matches, precondition_holds
@@ -140,7 +140,7 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _params(query: Query | None) -> dict[str, Any]:
-    return load_message(LIST_QUERY, dict(query or {}), "invalidValue")
+    return load_list_query(dict(query or {}))
 
 
 def _projection(kind: Kind, params: dict[str, Any]) -> Projection:
