@@ -32,6 +32,7 @@ from scim_server.services import services_of
 from scim_server.settings import Settings
 
 REPEAT = 200
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 class StatementCounter:
@@ -50,6 +51,13 @@ class StatementCounter:
 def operations(client, headers: dict[str, str], workload: Workload, user_ids: list[str]) -> dict[str, Callable[[int], Any]]:
     group_id = client.post("/scim/v2/Groups", json=group_document(workload, 0), headers=headers).json["id"]
     fresh = Workload(workload.users + 10 * REPEAT, 0, domain="fresh.example.com")
+    user_url = "/scim/v2/Users/{}"
+
+    def rename(i: int) -> dict[str, Any]:
+        return {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {i}"}]}
+
+    def replaced(i: int) -> dict[str, Any]:
+        return {**user_document(workload, i % len(user_ids)), "displayName": f"Replaced {i}"}
 
     def get(filter_for: Callable[[int], str]) -> Callable[[int], Any]:
         return lambda i: client.get("/scim/v2/Users", query_string={"filter": filter_for(i)}, headers=headers)
@@ -57,6 +65,11 @@ def operations(client, headers: dict[str, str], workload: Workload, user_ids: li
     return {
         "POST /Users": lambda i: client.post("/scim/v2/Users", json=user_document(fresh, i), headers=headers),
         "GET userName eq": get(lambda i: f'userName eq "{workload.email(i)}"'),
+        "GET /Users/{id}": lambda i: client.get(user_url.format(user_ids[i % len(user_ids)]), headers=headers),
+        "PATCH /Users/{id} displayName": lambda i: client.patch(user_url.format(user_ids[i % len(user_ids)]),
+                                                                json=rename(i), headers=headers),
+        "PUT /Users/{id}": lambda i: client.put(user_url.format(user_ids[i % len(user_ids)]), json=replaced(i),
+                                                headers=headers),
         "GET emails[... co]": get(lambda i: f'emails[type eq "work" and value co "{workload.email(i).split("@")[0]}@"]'),
         "PATCH add 50 members": lambda i: client.patch(
             f"/scim/v2/Groups/{group_id}", json=members_patch("add", user_ids[i * 50 % len(user_ids):][:50]),

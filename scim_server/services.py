@@ -66,6 +66,18 @@ def db_session() -> Session:
     return session
 
 
+def read_only_db_session() -> Session:
+    """The request's session for a request that only reads. On PostgreSQL its connection runs in
+    autocommit: no BEGIN and no ROLLBACK round trip (half of a filtered GET's four). Under READ
+    COMMITTED, PostgreSQL's default, every statement of a transaction takes a fresh snapshot
+    anyway, so the statements see exactly what they would see in one. SQLite reads take no
+    transaction in the driver either way."""
+    session = db_session()
+    if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
 def _close_request_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 from scim_server import handler
 from scim_server.api.scim_http import base_url, json_body, scim_response, scope
 from scim_server.handler import Answer, Caller, Kind
-from scim_server.services import db_session
+from scim_server.services import db_session, read_only_db_session
 
 
 def _caller() -> Caller:
@@ -42,7 +42,7 @@ def _committed(answer: Any) -> Response:
 
 def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
     def list_resources() -> Response:
-        return scim_response(handler.list_resources(db_session(), kind, _caller(), _query()))
+        return scim_response(handler.list_resources(read_only_db_session(), kind, _caller(), _query()))
 
     def search() -> Response:
         return scim_response(handler.search(db_session(), kind, _caller(), json_body()))
@@ -52,7 +52,7 @@ def _views(kind: Kind) -> dict[str, Callable[..., Response]]:
         return _committed(handler.create(db_session(), kind, _caller(), body, _query()))
 
     def get(resource_id: str) -> Response:
-        return _render(handler.get(db_session(), kind, _caller(), resource_id, _query(),
+        return _render(handler.get(read_only_db_session(), kind, _caller(), resource_id, _query(),
                                    request.headers.get("If-None-Match")))
 
     def replace(resource_id: str) -> Response:

@@ -117,14 +117,25 @@ def _execute_unique(session: Session, statement: Any, values: dict[str, Any]) ->
         raise ScimError(409, DUPLICATE, "uniqueness") from exc
 
 
-def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[str, Any]) -> None:
+def _addresses(document: dict[str, Any]) -> list[Any]:
+    """The values whose domains a claim covers: the userName and every e-mail."""
+    emails = [item.get("value") for item in document.get("emails") or [] if isinstance(item, dict)]
+    return [document.get("userName"), *emails]
+
+
+def _refuse_foreign_domains(session: Session, directory_id: int, document: dict[str, Any],
+                            stored: dict[str, Any] | None = None) -> None:
     """400 invalidValue when another directory claims the domain of the userName or of an e-mail.
 
     The message names the domain the client sent, never the directory that claims it or its users.
+    An update that keeps the stored addresses is not checked again: they were checked when stored,
+    and a directory cannot claim a domain while another directory has users there.
     """
-    emails = [item.get("value") for item in document.get("emails") or [] if isinstance(item, dict)]
+    addresses = _addresses(document)
+    if stored is not None and addresses == _addresses(stored):
+        return
     try:
-        refuse_claimed_addresses(session, directory_id, [document.get("userName"), *emails])
+        refuse_claimed_addresses(session, directory_id, addresses)
     except DomainClaimed as exc:
         raise ScimError(400, f"{exc}; this directory may not provision addresses in it", "invalidValue") from None
 
@@ -164,7 +175,7 @@ def update_user(session: Session, scope: Scope, user: UserRecord, document: dict
     changed = sorted(_changed_attributes(user.document, document))
     values = {"version": (user.version or 0) + 1, "updated_at": utcnow(), "document": document,
               **derived_columns(document)}
-    _refuse_foreign_domains(session, user.directory_id, document)
+    _refuse_foreign_domains(session, user.directory_id, document, user.document)
     _execute_unique(session, _UPDATE_USER, {"user_id": user.id, **values})
     old_rows, new_rows = value_rows(user.id, user.document), value_rows(user.id, document)
     if old_rows != new_rows:
