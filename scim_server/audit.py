@@ -68,12 +68,12 @@ def record(session: Session, **values: Any) -> AuditEvent:
     return event
 
 
-_INSERT = AuditEvent.__table__.insert()
+INSERT = AuditEvent.__table__.insert()  # parameters: the keys of event_values()
 
 
 def insert(session: Session, **values: Any) -> None:
     """Like :func:`record`, as one INSERT executed now (no ORM object, no flush): the SCIM write path."""
-    session.connection().execute(_INSERT, event_values(**values))  # Core: no ORM execution overhead
+    session.connection().execute(INSERT, event_values(**values))  # Core: no ORM execution overhead
 
 
 def query_events(

@@ -17,7 +17,7 @@ from scim_server.models import Group, User
 from scim_server.scim import limits
 from scim_server.scim.errors import ScimError, not_found
 from scim_server.store.filter_sql import filter_to_sql, sort_expression
-from scim_server.store.marks import mark_dirty
+from scim_server.store.marks import mark_dirty, mark_params, upsert_statement
 
 MAX_PAGE_SIZE = limits.MAX_COUNT
 
@@ -195,18 +195,26 @@ def touch(row: Any) -> None:
     row.updated_at = utcnow()
 
 
+_MARK = "mark_"
+
+
+@functools.cache
+def _audit_and_mark() -> Any:
+    """PostgreSQL: the audit INSERT with the outbox upsert as a data-modifying CTE, one round trip
+    for both (PostgreSQL runs a WITH's INSERT exactly once, referenced or not)."""
+    return audit.INSERT.add_cte(upsert_statement("postgresql", _MARK).cte("mark"))
+
+
 def record_write(
     session: Session, scope: Scope, *, kind: str, action: str, entity_id: str, detail: dict[str, Any] | None = None
 ) -> None:
     """Audit the write and mark the entity for propagation to JSM, in the caller's transaction."""
+    event = audit.event_values(action=f"{kind}.{action}", target_type=kind.capitalize(), target_id=entity_id,
+                               directory_id=scope.directory_id, key_id=scope.key_id, actor=scope.actor,
+                               detail=detail)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_audit_and_mark(), {**event, **mark_params(kind, entity_id, scope.directory_id, _MARK)})
+        return
     mark_dirty(session, kind, entity_id, scope.directory_id)
-    audit.insert(
-        session,
-        action=f"{kind}.{action}",
-        target_type=kind.capitalize(),
-        target_id=entity_id,
-        directory_id=scope.directory_id,
-        key_id=scope.key_id,
-        actor=scope.actor,
-        detail=detail,
-    )
+    connection.execute(audit.INSERT, event)

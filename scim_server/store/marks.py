@@ -22,24 +22,29 @@ def mark_dirty(session: Session, kind: str, entity_id: str, directory_id: int) -
 
     Call inside the write transaction. Idempotent; concurrent calls for one entity are safe.
     """
+    connection = session.connection()  # Core statement: no ORM execution overhead
+    connection.execute(upsert_statement(connection.dialect.name), mark_params(kind, entity_id, directory_id))
+
+
+def mark_params(kind: str, entity_id: str, directory_id: int, prefix: str = "") -> dict[str, Any]:
+    """The parameters of :func:`upsert_statement` (built with the same ``prefix``)."""
     if kind not in PRIORITY:
         raise ValueError(f"unknown mark kind {kind!r}")
-    params = {"kind": kind, "directory_id": directory_id, "entity_id": str(entity_id),
-              "priority": PRIORITY[kind], "now": utcnow()}
-    connection = session.connection()  # Core statement: no ORM execution overhead
-    connection.execute(_upsert_statement(connection.dialect.name), params)
+    return {f"{prefix}kind": kind, f"{prefix}directory_id": directory_id, f"{prefix}entity_id": str(entity_id),
+            f"{prefix}priority": PRIORITY[kind], f"{prefix}now": utcnow()}
 
 
 @functools.cache
-def _upsert_statement(dialect: str) -> Any:
-    """The mark upsert, built once per dialect (building it costs more than running it)."""
-    now = bindparam("now", type_=SyncMark.__table__.c.updated_at.type)
+def upsert_statement(dialect: str, prefix: str = "") -> Any:
+    """The mark upsert, built once per dialect (building it costs more than running it); its
+    parameters are named ``prefix`` + kind, directory_id, entity_id, priority, now."""
+    now = bindparam(f"{prefix}now", type_=SyncMark.__table__.c.updated_at.type)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, SyncMark.__table__)
     statement = insert(table).values(
-        kind=bindparam("kind"), directory_id=bindparam("directory_id"), entity_id=bindparam("entity_id"),
-        priority=bindparam("priority"), status=PENDING, generation=1, attempts=0,
-        available_at=now, pending_since=now, updated_at=now,
+        kind=bindparam(f"{prefix}kind"), directory_id=bindparam(f"{prefix}directory_id"),
+        entity_id=bindparam(f"{prefix}entity_id"), priority=bindparam(f"{prefix}priority"), status=PENDING,
+        generation=1, attempts=0, available_at=now, pending_since=now, updated_at=now,
     )
     return statement.on_conflict_do_update(
         index_elements=[table.c.kind, table.c.directory_id, table.c.entity_id],
