@@ -31,7 +31,10 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 # own locking decides, as before (a writer nested inside another's transaction then fails as it did).
 WAIT_SECONDS = 30.0
 
-_queues: dict[str, "WriterQueue"] = {}  # one per database file and process, whatever the connections
+# One per database file and process, whatever the connections. Keyed by pid too: a queue inherited
+# across fork (gunicorn --preload) shares its open file with the parent, so its flock would not
+# exclude the parent, and its lock was made before gevent patched threading.
+_queues: dict[tuple[str, int], "WriterQueue"] = {}
 _queues_lock = threading.Lock()
 
 
@@ -62,11 +65,11 @@ class WriterQueue:
 
 
 def queue_for(database: str) -> WriterQueue:
-    path = os.path.abspath(database) + "-writers.lock"
+    key = (os.path.abspath(database) + "-writers.lock", os.getpid())
     with _queues_lock:
-        queue = _queues.get(path)
+        queue = _queues.get(key)
         if queue is None:
-            queue = _queues[path] = WriterQueue(path)
+            queue = _queues[key] = WriterQueue(key[0])
         return queue
 
 
@@ -85,11 +88,15 @@ class WriterConnection(sqlite3.Connection):
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        self._queue = queue_for(os.fspath(database))
+        self._database = os.fspath(database)
+        self._queue = queue_for(self._database)
+        self._pid = os.getpid()
         self._holding = False
 
     def take_turn(self, sql: str) -> None:
         if not self._holding and _WRITE.match(sql):
+            if self._pid != os.getpid():  # a connection inherited across fork: this process's queue
+                self._queue, self._pid = queue_for(self._database), os.getpid()
             self._holding = self._queue.acquire()
 
     def _end_turn(self) -> None:
