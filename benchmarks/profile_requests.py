@@ -2,15 +2,24 @@
 request, in-process (Flask test client, no HTTP server), plus an optional cProfile listing.
 
     python benchmarks/profile_requests.py [--backend sqlite] [--users 20000] [--profile "POST /Users"]
+    python benchmarks/profile_requests.py --backend sqlite --users 1000 --instructions   # under callgrind
 
 Run it before and after a change to the request path: unlike the HTTP benchmarks its figures
-hardly depend on other load on the machine (CPU time and statement counts do not at all).
+hardly depend on other load on the machine (statement counts do not at all). CPU time still does
+when other processes compete for the cores and caches (up to 2x on a busy 2-core machine):
+``--instructions`` runs the script under valgrind's callgrind, counts the instructions of the
+measured requests only (instrumentation is switched on around them) and adds millions of
+instructions per request to the table, a figure that other load does not change.
 """
 from __future__ import annotations
 
 import cProfile
+import glob
 import logging
+import os
 import pstats
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +41,8 @@ from scim_server.services import services_of
 from scim_server.settings import Settings
 
 REPEAT = 200
+CALLGRIND_REPEAT = 30  # about 50x slower under valgrind
+_CALLGRIND_DIR = "JSM_SCIM_PROFILE_CALLGRIND_DIR"  # set when this script runs under callgrind
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -77,25 +88,66 @@ def operations(client, headers: dict[str, str], workload: Workload, user_ids: li
     }
 
 
-def measure(name: str, call: Callable[[int], Any], counter: StatementCounter, profile: bool) -> tuple:
+class Callgrind:
+    """Instruction counts of one stretch of this process, which runs under callgrind (--instructions)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _control(self, *args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._control("-i", "on")
+        self._control("-z")
+
+    def stop(self, label: str) -> int:
+        """Instructions since :meth:`start`, dumped under ``label``."""
+        self._control("-d", label)
+        self._control("-i", "off")
+        for path in sorted(glob.glob(os.path.join(self.directory, f"cg.{os.getpid()}.*"))):
+            with open(path, errors="replace") as dump:
+                text = dump.read()
+            if f"Trigger: dump {label}\n" in text:
+                return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("totals:"))
+        raise AssertionError(f"no callgrind dump for {label}")
+
+
+def run_under_callgrind() -> None:
+    """Start this script again under callgrind, instrumentation off until the measured requests."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    directory = tempfile.mkdtemp(prefix="profile-callgrind-")
+    os.environ[_CALLGRIND_DIR] = directory
+    os.execvp("valgrind", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                           f"--callgrind-out-file={directory}/cg.%p", sys.executable, *sys.argv])
+
+
+def measure(name: str, call: Callable[[int], Any], counter: StatementCounter, profile: bool,
+            callgrind: Callgrind | None = None) -> tuple:
     for i in range(10):  # warm-up: caches, prepared statements, pool
         call(i)
+    repeat = CALLGRIND_REPEAT if callgrind else REPEAT
     counter.statements = counter.checkouts = 0
     profiler = cProfile.Profile() if profile else None
+    if callgrind:
+        callgrind.start()
     wall, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    for i in range(10, 10 + REPEAT):
+    for i in range(10, 10 + repeat):
         response = call(i)
         if response.status_code >= 300:
             raise AssertionError(f"{name}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+    instructions = callgrind.stop(name) / repeat / 1e6 if callgrind else None
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(r"scim_server|schemas", 30)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)  # libraries included (driver, ORM)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return (name, f"{wall / REPEAT * 1000:.2f}", f"{cpu / REPEAT * 1000:.2f}",
-            f"{counter.statements / REPEAT:.1f}", f"{counter.checkouts / REPEAT:.1f}")
+    row = (name, f"{wall / repeat * 1000:.2f}", f"{cpu / repeat * 1000:.2f}",
+           f"{counter.statements / repeat:.1f}", f"{counter.checkouts / repeat:.1f}")
+    return row + (f"{instructions:.2f}",) if instructions is not None else row
 
 
 def main() -> int:
@@ -103,7 +155,12 @@ def main() -> int:
     parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--profile", metavar="OPERATION", help="print a cProfile listing of this operation")
+    parser.add_argument("--instructions", action="store_true",
+                        help="run under valgrind's callgrind and count instructions per request (load-independent)")
     args = parser.parse_args()
+    if args.instructions and not os.environ.get(_CALLGRIND_DIR):
+        run_under_callgrind()
+    callgrind = Callgrind(os.environ[_CALLGRIND_DIR]) if args.instructions else None
     logging.disable(logging.INFO)
     workload = Workload(args.users, 1)
     with tempfile.TemporaryDirectory() as workdir, scratch_database(args.backend, "profile", Path(workdir)) as url:
@@ -116,11 +173,12 @@ def main() -> int:
             user_ids = seed_users(url, workload)
             counter = StatementCounter(services.engine)
             ops = operations(app.test_client(), {"Authorization": f"Bearer {token}"}, workload, user_ids)
-            rows = [measure(name, call, counter, name == args.profile) for name, call in ops.items()]
+            rows = [measure(name, call, counter, name == args.profile, callgrind) for name, call in ops.items()]
         finally:
             services.engine.dispose()
     print_rows(f"per request, in-process, {args.users} users ({args.backend})",
-               ("operation", "wall ms", "CPU ms", "SQL statements", "pool checkouts"), rows)
+               ("operation", "wall ms", "CPU ms", "SQL statements", "pool checkouts")
+               + (("M instructions",) if callgrind else ()), rows)
     return 0
 
 
