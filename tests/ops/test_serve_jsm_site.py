@@ -61,8 +61,9 @@ def _start_serve(env, cwd) -> tuple[subprocess.Popen, str, str, list[str]]:
 
 
 def _stop(server: subprocess.Popen) -> None:
+    # serve's own bounds: HTTP 10 s, the worker thread's current job 30 s, then the withdrawal
     server.send_signal(signal.SIGTERM)
-    server.wait(30)
+    server.wait(90)
 
 
 def test_cli_works_beside_serve_and_its_emulator_keeps_state_across_restarts(tmp_path):
