@@ -103,7 +103,7 @@ def _start_emulator(settings: Settings):
     host = settings.host if settings.host in ("127.0.0.1", "localhost") else "127.0.0.1"
     server = EmulatorServer(host, emulator=emulator).start()
     log.info("JSM emulator at %s, try curl %s/_emulator/state (no JSM_SCIM_JSM_URL configured); POST "
-             "/_emulator/faults and /_emulator/reset need -H \"Authorization: Bearer $(cat %s)\"",
+             "/_emulator/faults and /_emulator/reset want the bearer token kept in %s",
              server.url, server.url, EMULATOR_TOKEN_FILE)
     log.info("JSM emulator state kept in %s", state_file)
     return server

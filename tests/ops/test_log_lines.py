@@ -40,7 +40,9 @@ def test_serve_in_json_mode_writes_only_json_lines(tmp_path):
     lines += rest[1].splitlines(keepends=True)
     assert any("serving on http://127.0.0.1:" in line for line in lines), lines
     entries = [json.loads(line) for line in lines if line.strip()]  # every line, the first included, is JSON
-    assert any("JSM emulator at" in e["message"] and "[REDACTED]" in e["message"] for e in entries)
+    assert any("JSM emulator at" in e["message"] and "jsm-scim.emulator-token" in e["message"] for e in entries)
+    token = (tmp_path / "jsm-scim.emulator-token").read_text().strip()
+    assert token and not any(token in line for line in lines)  # the file is named, its token never logged
     assert rest[0] == ""
 
 
