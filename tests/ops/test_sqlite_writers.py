@@ -39,6 +39,15 @@ def _turn_taken(database: str) -> bool:
     return False
 
 
+def _end(connection, transaction, end: str) -> None:
+    """End the transaction as ``end`` says: commit, rollback, or closing the connection with it open."""
+    if end == "commit":
+        transaction.commit()
+    elif end == "rollback":
+        transaction.rollback()
+    connection.close()
+
+
 @pytest.mark.parametrize("end", ["commit", "rollback", "close"])
 def test_the_turn_is_held_from_the_first_write_to_the_end_of_the_transaction(database: str, end: str) -> None:
     engine = make_engine(f"sqlite:///{database}")
@@ -50,11 +59,7 @@ def test_the_turn_is_held_from_the_first_write_to_the_end_of_the_transaction(dat
     assert _turn_taken(database)
     connection.execute(text("UPDATE t SET v = 'y'"))  # the same turn: no second acquisition (no deadlock)
     assert _turn_taken(database)
-    if end == "commit":
-        transaction.commit()
-    elif end == "rollback":
-        transaction.rollback()
-    connection.close()
+    _end(connection, transaction, end)
     assert not _turn_taken(database)
     engine.dispose()
 
@@ -79,11 +84,7 @@ def test_a_waiting_writer_goes_on_when_the_holder_ends_its_transaction(database:
     time.sleep(HOLD_S)
     assert not done, "the second writer wrote while the first one held its turn"
     ended = time.monotonic()
-    if end == "commit":
-        transaction.commit()
-    elif end == "rollback":
-        transaction.rollback()
-    holder.close()
+    _end(holder, transaction, end)
     waiter.join(10)
     assert done and done[0] - ended < 1.0
     with engine.connect() as connection:
